@@ -1,0 +1,35 @@
+# FluxMQ developer entry points. `make serve` and `make test` are the two
+# commands the README starts with; each installs what it needs first.
+PYTHON ?= python3
+PIP ?= $(PYTHON) -m pip
+PIP_FLAGS ?= --quiet --disable-pip-version-check --root-user-action=ignore
+
+.PHONY: install install-test serve test native java-deps apt-deps clean
+
+install:
+	$(PIP) install $(PIP_FLAGS) -e .
+
+# Rebuild the C library in place after editing csrc/.
+native:
+	$(PYTHON) build_ffi.py >/dev/null
+
+serve: install
+	fluxmq serve
+
+install-test:
+	$(PIP) install $(PIP_FLAGS) -e '.[test]'
+
+# kcat comes from the distribution's packages.
+apt-deps:
+	@command -v kcat >/dev/null 2>&1 || { \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
+
+# Java kafka-clients / kafka-tools 4.x from Maven Central, for tests/java.
+java-deps:
+	mvn -q -B -f tests/java/pom.xml -DskipTests package dependency:copy-dependencies -DoutputDirectory=target/lib
+
+test: install-test apt-deps java-deps
+	$(PYTHON) -m pytest -q -ra tests
+
+clean:
+	rm -rf build dist *.egg-info fluxmq/_native.* tests/java/target

@@ -1,0 +1,3 @@
+from fluxmq.cli import main
+
+main()

@@ -1,0 +1,139 @@
+"""The fluxmq command: serve, topics, info."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from fluxmq import __version__
+
+# Options for capabilities that come later: accepted by the parser so the
+# command line is stable, refused at start-up until they work.
+NOT_YET = {
+    "enable_tls": "--enable-tls", "tls_cert": "--tls-cert", "tls_key": "--tls-key",
+    "enable_acl": "--enable-acl", "acl_config": "--acl-config", "super_users": "--super-users",
+    "enable_replication": "--enable-replication", "metrics_port": "--metrics-port",
+}
+
+
+@click.group()
+@click.version_option(__version__, prog_name="fluxmq")
+def main():
+    """FluxMQ: a Kafka-wire-compatible broker."""
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("-p", "--port", default=9092, show_default=True, type=int, help="Kafka listener port.")
+@click.option("-l", "--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
+@click.option("--broker-id", type=int, default=None, help="node.id / broker.id (default 1).")
+@click.option("--data-dir", default=None, envvar="FLUXMQ_DATA_DIR",
+              help="Log directory (default ./data, or $FLUXMQ_DATA_DIR).")
+@click.option("--recovery-mode", type=click.Choice(["auto", "full"]), default="auto", show_default=True,
+              help="auto: validate CRCs only after an unclean shutdown; full: always validate every segment.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="A Kafka-style server.properties.")
+@click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Set a config with Kafka's key name; repeatable.")
+@click.option("--enable-consumer-groups", is_flag=True, hidden=True)
+@click.option("--enable-tls", is_flag=True, help="(not available yet)")
+@click.option("--tls-cert", default=None, help="(not available yet)")
+@click.option("--tls-key", default=None, help="(not available yet)")
+@click.option("--enable-acl", is_flag=True, help="(not available yet)")
+@click.option("--acl-config", default=None, help="(not available yet)")
+@click.option("--super-users", default=None, help="(not available yet)")
+@click.option("--enable-replication", is_flag=True, help="(not available yet)")
+@click.option("--metrics-port", type=int, default=None, help="(not available yet)")
+def serve(host, port, log_level, broker_id, data_dir, recovery_mode, config_file, overrides,
+          enable_consumer_groups, **later):
+    """Run the broker."""
+    given = [flag for name, flag in NOT_YET.items() if later.get(name)]
+    if given:
+        raise click.UsageError(f"{', '.join(given)}: not available in this version of FluxMQ yet "
+                               "(see docs/skipped_features.md); the broker did not start")
+    if enable_consumer_groups:
+        raise click.UsageError("--enable-consumer-groups: consumer groups are not available in this "
+                               "version of FluxMQ yet (see docs/skipped_features.md)")
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from fluxmq.config import BrokerConfig
+
+    config = BrokerConfig()
+    try:
+        if config_file:
+            config.load_properties(config_file)
+        config.load_environment()
+        for item in overrides:
+            if "=" not in item:
+                raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--override")
+            key, value = item.split("=", 1)
+            config.set(key.strip(), value.strip())
+        if broker_id is not None:
+            config.set("node.id", broker_id)
+    except ValueError as e:
+        raise click.UsageError(f"invalid configuration: {e}") from None
+    if data_dir is None:
+        data_dir = config.values.get("log.dirs") if "log.dirs" in config.sources else "./data"
+    from fluxmq.server import run
+
+    run(config, data_dir, host, port, recovery_mode)
+
+
+@main.command()
+def info():
+    """Version and the native code paths in use on this machine."""
+    from fluxmq import native
+
+    click.echo(f"fluxmq {__version__}")
+    for key, value in native.info().items():
+        click.echo(f"{key}: {value}")
+
+
+@main.group()
+@click.option("--bootstrap-server", "-b", default="127.0.0.1:9092", show_default=True)
+@click.pass_context
+def topics(ctx, bootstrap_server):
+    """Manage topics on a running broker."""
+    ctx.obj = bootstrap_server
+
+
+@topics.command("create")
+@click.argument("name")
+@click.option("--partitions", type=int, default=-1, help="Default: the broker's num.partitions.")
+@click.option("--replication-factor", type=int, default=-1)
+@click.option("--config", "configs", multiple=True, metavar="KEY=VALUE")
+@click.pass_obj
+def topics_create(bootstrap, name, partitions, replication_factor, configs):
+    from fluxmq.tools import admin
+    admin.run(admin.create_topic, bootstrap, name, partitions, replication_factor, dict(c.split("=", 1) for c in configs))
+
+
+@topics.command("list")
+@click.pass_obj
+def topics_list(bootstrap):
+    from fluxmq.tools import admin
+    admin.run(admin.list_topics, bootstrap)
+
+
+@topics.command("describe")
+@click.argument("name")
+@click.pass_obj
+def topics_describe(bootstrap, name):
+    from fluxmq.tools import admin
+    admin.run(admin.describe_topic, bootstrap, name)
+
+
+@topics.command("delete")
+@click.argument("name")
+@click.pass_obj
+def topics_delete(bootstrap, name):
+    from fluxmq.tools import admin
+    admin.run(admin.delete_topic, bootstrap, name)
+
+
+if __name__ == "__main__":
+    main()

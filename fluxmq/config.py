@@ -1,0 +1,237 @@
+"""Broker and topic configuration, with Apache Kafka's key names and defaults.
+
+Sources, lowest to highest precedence: built-in defaults, a Kafka-style
+server.properties (--config), FLUXMQ_* environment variables (FLUXMQ_LOG_RETENTION_MS
+for log.retention.ms), --override key=value, then the CLI flags. Topic configs
+override their broker-level twin (retention.ms <- log.retention.ms).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from fluxmq.errors import ErrorCode, KafkaError
+
+LONG_MAX = 9223372036854775807
+
+
+@dataclass(frozen=True)
+class ConfigDef:
+    name: str
+    type: str  # "int", "long", "double", "boolean", "string", "list", "password"
+    default: object
+    doc: str = ""
+    validator: object = None  # callable(value) -> None or raises ValueError
+
+
+def _parse(defn: ConfigDef, raw) -> object:
+    if raw is None:
+        return None
+    if defn.type in ("int", "long"):
+        value = int(str(raw).strip())
+    elif defn.type == "double":
+        value = float(str(raw).strip())
+    elif defn.type == "boolean":
+        s = str(raw).strip().lower()
+        if s not in ("true", "false"):
+            raise ValueError(f"{defn.name} must be true or false, not {raw!r}")
+        value = s == "true"
+    else:
+        value = str(raw).strip()
+    if defn.validator is not None:
+        defn.validator(value)
+    return value
+
+
+def _one_of(*choices):
+    def check(v):
+        for part in str(v).split(","):
+            if part.strip() not in choices:
+                raise ValueError(f"{v!r} is not one of {', '.join(choices)}")
+    return check
+
+
+def _at_least(n):
+    def check(v):
+        if v < n:
+            raise ValueError(f"{v} is below the minimum {n}")
+    return check
+
+
+def render(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --- topic-level configs: name -> (definition, broker-level twin) -----------
+_COMPRESSION = ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
+TOPIC_CONFIGS: dict[str, tuple[ConfigDef, str | None]] = {d.name: (d, twin) for d, twin in [
+    (ConfigDef("cleanup.policy", "list", "delete", validator=_one_of("delete", "compact")), "log.cleanup.policy"),
+    (ConfigDef("compression.type", "string", "producer", validator=_one_of(*_COMPRESSION)), "compression.type"),
+    (ConfigDef("delete.retention.ms", "long", 86400000, validator=_at_least(0)), "log.cleaner.delete.retention.ms"),
+    (ConfigDef("file.delete.delay.ms", "long", 60000, validator=_at_least(0)), "log.segment.delete.delay.ms"),
+    (ConfigDef("flush.messages", "long", LONG_MAX, validator=_at_least(1)), "log.flush.interval.messages"),
+    (ConfigDef("flush.ms", "long", LONG_MAX, validator=_at_least(0)), "log.flush.interval.ms"),
+    (ConfigDef("index.interval.bytes", "int", 4096, validator=_at_least(0)), "log.index.interval.bytes"),
+    (ConfigDef("max.compaction.lag.ms", "long", LONG_MAX, validator=_at_least(1)), "log.cleaner.max.compaction.lag.ms"),
+    (ConfigDef("max.message.bytes", "int", 1048588, validator=_at_least(0)), "message.max.bytes"),
+    (ConfigDef("message.timestamp.type", "string", "CreateTime",
+               validator=_one_of("CreateTime", "LogAppendTime")), "log.message.timestamp.type"),
+    (ConfigDef("message.timestamp.after.max.ms", "long", 3600000, validator=_at_least(0)),
+     "log.message.timestamp.after.max.ms"),
+    (ConfigDef("message.timestamp.before.max.ms", "long", LONG_MAX, validator=_at_least(0)),
+     "log.message.timestamp.before.max.ms"),
+    (ConfigDef("min.cleanable.dirty.ratio", "double", 0.5), "log.cleaner.min.cleanable.ratio"),
+    (ConfigDef("min.compaction.lag.ms", "long", 0, validator=_at_least(0)), "log.cleaner.min.compaction.lag.ms"),
+    (ConfigDef("min.insync.replicas", "int", 1, validator=_at_least(1)), "min.insync.replicas"),
+    (ConfigDef("preallocate", "boolean", False), "log.preallocate"),
+    (ConfigDef("retention.bytes", "long", -1), "log.retention.bytes"),
+    (ConfigDef("retention.ms", "long", 604800000, validator=_at_least(-1)), "log.retention.ms"),
+    (ConfigDef("segment.bytes", "int", 1073741824, validator=_at_least(14)), "log.segment.bytes"),
+    (ConfigDef("segment.index.bytes", "int", 10485760, validator=_at_least(4)), "log.index.size.max.bytes"),
+    (ConfigDef("segment.jitter.ms", "long", 0, validator=_at_least(0)), "log.roll.jitter.ms"),
+    (ConfigDef("segment.ms", "long", 604800000, validator=_at_least(1)), "log.roll.ms"),
+    (ConfigDef("unclean.leader.election.enable", "boolean", False), "unclean.leader.election.enable"),
+]}
+
+# --- broker-level configs ------------------------------------------------------
+_BROKER_DEFS = [
+    ConfigDef("node.id", "int", 1),
+    ConfigDef("broker.id", "int", 1),
+    ConfigDef("log.dirs", "string", "./data"),
+    ConfigDef("listeners", "string", "PLAINTEXT://0.0.0.0:9092"),
+    ConfigDef("advertised.listeners", "string", None),
+    ConfigDef("num.partitions", "int", 1, validator=_at_least(1)),
+    ConfigDef("default.replication.factor", "int", 1, validator=_at_least(1)),
+    ConfigDef("auto.create.topics.enable", "boolean", True),
+    ConfigDef("delete.topic.enable", "boolean", True),
+    ConfigDef("socket.request.max.bytes", "int", 104857600, validator=_at_least(1)),
+    ConfigDef("message.max.bytes", "int", 1048588, validator=_at_least(0)),
+    ConfigDef("compression.type", "string", "producer", validator=_one_of(*_COMPRESSION)),
+    ConfigDef("log.cleanup.policy", "list", "delete", validator=_one_of("delete", "compact")),
+    ConfigDef("log.retention.ms", "long", 604800000, validator=_at_least(-1)),
+    ConfigDef("log.retention.bytes", "long", -1),
+    ConfigDef("log.retention.check.interval.ms", "long", 300000, validator=_at_least(1)),
+    ConfigDef("log.segment.bytes", "int", 1073741824, validator=_at_least(14)),
+    ConfigDef("log.roll.ms", "long", 604800000, validator=_at_least(1)),
+    ConfigDef("log.roll.jitter.ms", "long", 0),
+    ConfigDef("log.index.interval.bytes", "int", 4096, validator=_at_least(0)),
+    ConfigDef("log.index.size.max.bytes", "int", 10485760, validator=_at_least(4)),
+    ConfigDef("log.flush.interval.messages", "long", LONG_MAX, validator=_at_least(1)),
+    ConfigDef("log.flush.interval.ms", "long", LONG_MAX, validator=_at_least(0)),
+    ConfigDef("log.message.timestamp.type", "string", "CreateTime", validator=_one_of("CreateTime", "LogAppendTime")),
+    ConfigDef("log.message.timestamp.after.max.ms", "long", 3600000),
+    ConfigDef("log.message.timestamp.before.max.ms", "long", LONG_MAX),
+    ConfigDef("log.cleaner.delete.retention.ms", "long", 86400000),
+    ConfigDef("log.cleaner.min.compaction.lag.ms", "long", 0),
+    ConfigDef("log.cleaner.max.compaction.lag.ms", "long", LONG_MAX),
+    ConfigDef("log.cleaner.min.cleanable.ratio", "double", 0.5),
+    ConfigDef("log.segment.delete.delay.ms", "long", 60000),
+    ConfigDef("log.preallocate", "boolean", False),
+    ConfigDef("min.insync.replicas", "int", 1),
+    ConfigDef("unclean.leader.election.enable", "boolean", False),
+    ConfigDef("transactional.id.expiration.ms", "int", 604800000, validator=_at_least(1)),
+    ConfigDef("producer.id.expiration.ms", "int", 86400000, validator=_at_least(1)),
+    ConfigDef("transaction.max.timeout.ms", "int", 900000, validator=_at_least(1)),
+    ConfigDef("offsets.topic.num.partitions", "int", 50, validator=_at_least(1)),
+    ConfigDef("offsets.retention.minutes", "int", 10080, validator=_at_least(1)),
+    ConfigDef("group.initial.rebalance.delay.ms", "int", 3000),
+    ConfigDef("num.io.threads", "int", 1),
+    ConfigDef("num.network.threads", "int", 1),
+    ConfigDef("log.recovery.mode", "string", "auto"),
+]
+BROKER_CONFIGS: dict[str, ConfigDef] = {d.name: d for d in _BROKER_DEFS}
+# Kafka's coarser twins, converted to the ms key on load.
+_COARSE = {"log.retention.hours": ("log.retention.ms", 3600000),
+           "log.retention.minutes": ("log.retention.ms", 60000),
+           "log.roll.hours": ("log.roll.ms", 3600000)}
+
+
+class BrokerConfig:
+    """Effective broker configuration; `source` tells where each value came from."""
+
+    def __init__(self):
+        self.values: dict[str, object] = {n: d.default for n, d in BROKER_CONFIGS.items()}
+        self.sources: dict[str, str] = {}  # name -> "STATIC_BROKER_CONFIG"
+
+    def set(self, name: str, raw) -> None:
+        if name in _COARSE:
+            target, factor = _COARSE[name]
+            self.set(target, int(raw) * factor)
+            return
+        defn = BROKER_CONFIGS.get(name)
+        if defn is None:
+            if name in TOPIC_CONFIGS:
+                raise ValueError(f"{name} is a topic config; the broker-level key is {TOPIC_CONFIGS[name][1]}")
+            # Unknown keys are kept (Kafka logs and ignores them) but never
+            # change behaviour; `describe` shows them as static configs.
+            self.values[name] = str(raw)
+            self.sources[name] = "STATIC_BROKER_CONFIG"
+            return
+        self.values[name] = _parse(defn, raw)
+        self.sources[name] = "STATIC_BROKER_CONFIG"
+        if name in ("node.id", "broker.id"):
+            self.values["node.id"] = self.values["broker.id"] = self.values[name]
+
+    def __getitem__(self, name: str):
+        return self.values[name]
+
+    def load_properties(self, path: str) -> None:
+        for key, value in read_properties(path).items():
+            self.set(key, value)
+
+    def load_environment(self, environ=os.environ) -> None:
+        known = {n.upper().replace(".", "_"): n for n in list(BROKER_CONFIGS) + list(_COARSE)}
+        for var, value in environ.items():
+            if var.startswith("FLUXMQ_"):
+                name = known.get(var[len("FLUXMQ_"):])
+                if name:
+                    self.set(name, value)
+
+    def topic_default(self, name: str):
+        """The value a topic config takes when the topic does not set it."""
+        defn, twin = TOPIC_CONFIGS[name]
+        if twin and twin in self.values:
+            return self.values[twin]
+        return defn.default
+
+    def topic_default_source(self, name: str) -> str:
+        _defn, twin = TOPIC_CONFIGS[name]
+        return "STATIC_BROKER_CONFIG" if twin in self.sources else "DEFAULT_CONFIG"
+
+
+def read_properties(path: str) -> dict[str, str]:
+    """Java .properties, the subset Kafka's server.properties uses."""
+    out: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line or line[0] in "#!":
+                continue
+            for sep in ("=", ":"):
+                if sep in line:
+                    key, value = line.split(sep, 1)
+                    out[key.strip()] = value.strip()
+                    break
+    return out
+
+
+def validate_topic_configs(configs: dict[str, str | None]) -> dict[str, object]:
+    """Parses topic configs given by a client; raises KafkaError(INVALID_CONFIG)."""
+    parsed = {}
+    for name, raw in configs.items():
+        entry = TOPIC_CONFIGS.get(name)
+        if entry is None:
+            raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
+        if raw is None:
+            continue
+        try:
+            parsed[name] = _parse(entry[0], raw)
+        except ValueError as e:
+            raise KafkaError(ErrorCode.INVALID_CONFIG,
+                             f"Invalid value {raw} for configuration {name}: {e}") from None
+    return parsed

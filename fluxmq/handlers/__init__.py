@@ -1,0 +1,56 @@
+"""One module per Kafka API. Each registers its version range next to its
+handler with @api; ApiVersions is derived from this registry, so an API is
+advertised exactly when a handler for it is loaded.
+
+A handler takes (ctx, request) - request is the kio entity of the negotiated
+version - and returns the response as a dict (see protocol/codec.py), an
+awaitable of one (delayed operations: acks=all, long-poll fetch), or NO_RESPONSE
+(acks=0 produce).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+NO_RESPONSE = object()
+
+
+@dataclass(frozen=True)
+class ApiHandler:
+    api_key: int
+    name: str
+    min_version: int  # advertised
+    max_version: int
+    fn: Callable
+    min_served: int   # lowest version actually served; below it: UNSUPPORTED_VERSION
+
+
+REGISTRY: dict[int, ApiHandler] = {}
+
+
+def api(api_key: int, name: str, min_version: int, max_version: int, min_served: int | None = None):
+    def register(fn):
+        REGISTRY[api_key] = ApiHandler(api_key, name, min_version, max_version, fn,
+                                       min_version if min_served is None else min_served)
+        return fn
+    return register
+
+
+MODULES = (
+    "api_versions", "metadata", "produce", "fetch", "list_offsets",
+    "create_topics", "delete_topics", "create_partitions", "describe_configs",
+    "alter_configs", "incremental_alter_configs", "describe_cluster",
+    "init_producer_id", "offset_for_leader_epoch",
+)
+
+
+def load_all() -> dict[int, ApiHandler]:
+    for name in MODULES:
+        try:
+            importlib.import_module(f"fluxmq.handlers.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"fluxmq.handlers.{name}":
+                raise
+    return REGISTRY

@@ -1,0 +1,85 @@
+"""Metadata (key 3), v0-v13.
+
+Single node: this broker leads every partition with leader epoch 0 (stable,
+KIP-320), replicas = ISR = [node]. Topics requested by name that do not exist
+are auto-created when the request allows it (v4+ flag; always for v0-v3) and
+auto.create.topics.enable is true, with num.partitions partitions. Unknown
+names otherwise get UNKNOWN_TOPIC_OR_PARTITION, unknown ids (v10+)
+UNKNOWN_TOPIC_ID, illegal names INVALID_TOPIC_EXCEPTION. v0 asks for every
+topic with an empty list, v1+ with null. Authorized operations are not
+computed (no ACLs yet): the field keeps Kafka's "not requested" value.
+"""
+
+from fluxmq.errors import ErrorCode, KafkaError
+from fluxmq.handlers import api
+from fluxmq.log.manager import INTERNAL_TOPICS, validate_topic_name
+from fluxmq.protocol.codec import ZERO_UUID
+
+API_KEY = 3
+AUTHORIZED_OPERATIONS_OMITTED = -2147483648
+
+
+def broker_list(broker) -> list[dict]:
+    return [{"node_id": broker.node_id, "host": broker.advertised_host, "port": broker.port, "rack": None}]
+
+
+def topic_metadata(broker, topic) -> dict:
+    node = broker.node_id
+    return {
+        "error_code": ErrorCode.NONE, "name": topic.name, "topic_id": topic.topic_id,
+        "is_internal": topic.name in INTERNAL_TOPICS,
+        "partitions": [{"error_code": ErrorCode.NONE, "partition_index": lg.partition, "leader_id": node,
+                        "leader_epoch": lg.leader_epoch, "replica_nodes": [node], "isr_nodes": [node],
+                        "offline_replicas": []} for lg in topic.logs],
+        "topic_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
+    }
+
+
+def _error_topic(name, topic_id, code) -> dict:
+    return {"error_code": code, "name": name, "topic_id": topic_id or ZERO_UUID, "is_internal": False,
+            "partitions": [], "topic_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED}
+
+
+def maybe_auto_create(broker, name: str, allowed: bool):
+    """The topic, auto-created if allowed; raises KafkaError otherwise."""
+    logs = broker.logs
+    topic = logs.topics.get(name)
+    if topic is not None:
+        return topic
+    if not (allowed and broker.config["auto.create.topics.enable"]):
+        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name}")
+    return logs.create_topic(name, broker.config["num.partitions"])
+
+
+@api(API_KEY, "Metadata", 0, 13)
+def handle(ctx, request):
+    broker = ctx.broker
+    version = ctx.api_version
+    allow_auto = request.allow_auto_topic_creation if version >= 4 else True
+    requested = request.topics
+    if requested is None or (version == 0 and len(requested) == 0):
+        topics = [topic_metadata(broker, t) for t in broker.logs.topics.values()]
+    else:
+        topics = []
+        for rt in requested:
+            name = rt.name
+            topic_id = getattr(rt, "topic_id", None)
+            if name is None and topic_id not in (None, ZERO_UUID):
+                topic = broker.logs.topics_by_id.get(topic_id)
+                topics.append(topic_metadata(broker, topic) if topic else
+                              _error_topic(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID))
+                continue
+            try:
+                validate_topic_name(name or "")
+                topics.append(topic_metadata(broker, maybe_auto_create(broker, name, allow_auto)))
+            except KafkaError as e:
+                topics.append(_error_topic(name, None, e.code))
+    return {
+        "throttle_time": 0,
+        "brokers": broker_list(broker),
+        "cluster_id": broker.logs.cluster_id,
+        "controller_id": broker.node_id,
+        "topics": topics,
+        "cluster_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
+        "error_code": ErrorCode.NONE,
+    }

@@ -1,0 +1,2 @@
+"""The durable partition log, in Kafka's vocabulary: LogSegment, OffsetIndex,
+TimeIndex, Log (UnifiedLog), ProducerStateManager, LogManager."""

@@ -1,0 +1,356 @@
+"""Log: one partition's segmented log (Kafka's UnifiedLog + LocalLog).
+
+Appends are split in two so a produce request makes one native write call for
+all its partitions: `prepare_append` validates the batches, runs the
+idempotence checks, assigns offsets in place and returns the file write;
+`complete_append` applies the bookkeeping once the bytes are written.
+Nothing changes in memory between the two unless the write succeeds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from dataclasses import dataclass, field
+
+from fluxmq import native
+from fluxmq.errors import ErrorCode, KafkaError
+from fluxmq.log.producer_state import Duplicate, ProducerStateManager
+from fluxmq.log.segment import LogSegment
+
+TIMESTAMP_TYPE_BIT = 0x08
+TRANSACTIONAL_BIT = 0x10
+CONTROL_BIT = 0x20
+NO_TIMESTAMP = -1
+
+
+@dataclass
+class LogConfig:
+    """The resolved topic configs a Log acts on."""
+    segment_bytes: int = 1073741824
+    segment_ms: int = 604800000
+    index_interval_bytes: int = 4096
+    max_message_bytes: int = 1048588
+    log_append_time: bool = False
+    timestamp_after_max_ms: int = 3600000
+    timestamp_before_max_ms: int = 2**63 - 1
+    retention_ms: int = 604800000
+    retention_bytes: int = -1
+    flush_messages: int = 2**63 - 1
+    flush_ms: int = 2**63 - 1
+    compact: bool = False
+
+
+@dataclass
+class AppendPlan:
+    log: "Log"
+    segment: LogSegment
+    position: int
+    buf: bytearray
+    batches: list  # (base, last, max_ts, rel position, size, pid, epoch, seq, delta)
+    first_offset: int
+    last_offset: int
+    log_append_time: int
+    new_segment: bool = False
+
+    def write(self) -> tuple[int, int, bytearray]:
+        return self.segment.fd, self.position, self.buf
+
+
+@dataclass
+class AppendResult:
+    base_offset: int
+    log_append_time: int
+    log_start_offset: int
+    duplicate: bool = False
+
+
+@dataclass
+class ReadResult:
+    records: bytes
+    high_watermark: int
+    log_start_offset: int
+    last_stable_offset: int
+    aborted: list = field(default_factory=list)
+
+
+class Log:
+    def __init__(self, directory: str, topic: str, partition: int, config: LogConfig, clock, leader_epoch: int = 0):
+        self.dir = directory
+        self.topic = topic
+        self.partition = partition
+        self.config = config
+        self.clock = clock
+        self.leader_epoch = leader_epoch
+        self.segments: list[LogSegment] = []
+        self.base_offsets: list[int] = []
+        self.log_start_offset = 0
+        self.recovery_point = 0
+        self.unflushed_messages = 0
+        self.last_flush_ms = clock.monotonic_ms()
+        self.producer_state = ProducerStateManager()
+        self.dirty_segments: set[LogSegment] = set()  # written since the last fdatasync
+        os.makedirs(directory, exist_ok=True)
+
+    # ------------------------------------------------------------- offsets
+    @property
+    def active_segment(self) -> LogSegment:
+        return self.segments[-1]
+
+    @property
+    def log_end_offset(self) -> int:
+        return self.segments[-1].next_offset if self.segments else self.log_start_offset
+
+    @property
+    def high_watermark(self) -> int:
+        # Single node: the leader is the whole ISR, so everything appended is committed.
+        return self.log_end_offset
+
+    def size_in_bytes(self) -> int:
+        return sum(s.size for s in self.segments)
+
+    # -------------------------------------------------------------- segments
+    def _new_segment(self, base_offset: int) -> LogSegment:
+        seg = LogSegment(self.dir, base_offset, self.config.index_interval_bytes, self.clock.milliseconds())
+        self.segments.append(seg)
+        self.base_offsets.append(base_offset)
+        return seg
+
+    def _should_roll(self, incoming: int, now_ms: int) -> bool:
+        seg = self.active_segment
+        if seg.size == 0:
+            return False
+        if seg.size + incoming > self.config.segment_bytes:
+            return True
+        return now_ms - seg.created_ms >= self.config.segment_ms
+
+    def roll(self) -> LogSegment:
+        """Closes the active segment for appends and starts one at the log end."""
+        old = self.active_segment
+        old.flush_indexes()
+        return self._new_segment(self.log_end_offset)
+
+    # ---------------------------------------------------------------- append
+    def prepare_append(self, records, now_ms: int) -> AppendPlan | AppendResult:
+        """Validates and offsets a produce's records. Returns an AppendPlan to
+        write, or an AppendResult for an idempotent duplicate. Raises KafkaError."""
+        buf = bytearray(records)
+        try:
+            infos, n = native.scan_batches(buf, verify_crc=True)
+        except native.CorruptRecords as e:
+            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"record batch rejected: {e.reason}") from None
+        if n == 0:
+            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "produce request carried no record batch")
+        cfg = self.config
+        batches = []
+        pending_seq: dict[int, tuple[int, int]] = {}
+        for i in range(n):
+            b = infos[i]
+            if b.size > cfg.max_message_bytes:
+                raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE,
+                                 f"batch of {b.size} bytes exceeds max.message.bytes {cfg.max_message_bytes}")
+            if b.attributes & CONTROL_BIT:
+                raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not produce control batches")
+            if b.attributes & TRANSACTIONAL_BIT:
+                raise KafkaError(ErrorCode.INVALID_RECORD,
+                                 "transactional batches are not supported yet (see docs/skipped_features.md)")
+            if b.records_count != b.last_offset_delta + 1 or b.records_count <= 0:
+                raise KafkaError(ErrorCode.CORRUPT_MESSAGE,
+                                 f"batch claims {b.records_count} records but lastOffsetDelta {b.last_offset_delta}")
+            if not cfg.log_append_time and b.max_timestamp != NO_TIMESTAMP:
+                if b.max_timestamp - now_ms > cfg.timestamp_after_max_ms or \
+                        now_ms - b.max_timestamp > cfg.timestamp_before_max_ms:
+                    raise KafkaError(ErrorCode.INVALID_TIMESTAMP,
+                                     f"timestamp {b.max_timestamp} is out of range of the broker time {now_ms}")
+            if b.producer_id >= 0:
+                try:
+                    if b.producer_id in pending_seq:
+                        raise KafkaError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                         "several batches of one producer in one request")
+                    self.producer_state.check(b.producer_id, b.producer_epoch, b.base_sequence, b.last_offset_delta)
+                    pending_seq[b.producer_id] = (b.producer_epoch, b.base_sequence)
+                except Duplicate as d:
+                    if n == 1:
+                        return AppendResult(d.batch.first_offset, NO_TIMESTAMP, self.log_start_offset, duplicate=True)
+                    raise KafkaError(ErrorCode.DUPLICATE_SEQUENCE_NUMBER, "duplicate batch in a multi-batch request")
+            batches.append((b.position, b.size, b.last_offset_delta, b.max_timestamp,
+                            b.producer_id, b.producer_epoch, b.base_sequence))
+        total = len(buf)
+        new_segment = False
+        if not self.segments or self._should_roll(total, now_ms):
+            if self.segments:
+                self.roll()
+            else:
+                self._new_segment(self.log_end_offset)
+            new_segment = True
+        first = self.log_end_offset
+        next_offset = native.assign_offsets(buf, infos, n, first, self.leader_epoch)
+        append_time = NO_TIMESTAMP
+        if cfg.log_append_time:
+            append_time = now_ms
+            for pos, *_rest in batches:
+                native.set_log_append_time(buf, pos, now_ms)
+        seg = self.active_segment
+        return AppendPlan(self, seg, seg.size, buf, batches, first, next_offset - 1, append_time, new_segment)
+
+    def complete_append(self, plan: AppendPlan, now_ms: int) -> AppendResult:
+        seg = plan.segment
+        offset = plan.first_offset
+        for pos, size, delta, max_ts, pid, epoch, seq in plan.batches:
+            ts = plan.log_append_time if plan.log_append_time != NO_TIMESTAMP else max_ts
+            seg.on_batch_appended(offset, offset + delta, ts, plan.position + pos, size)
+            if pid >= 0:
+                self.producer_state.record(pid, epoch, seq, delta, offset, now_ms)
+            offset += delta + 1
+        self.unflushed_messages += plan.last_offset - plan.first_offset + 1
+        self.dirty_segments.add(seg)
+        return AppendResult(plan.first_offset, plan.log_append_time, self.log_start_offset)
+
+    def abort_append(self, plan: AppendPlan) -> None:
+        """The write failed: drop whatever reached the file."""
+        os.ftruncate(plan.segment.fd, plan.position)
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.dirty_segments)
+
+    def needs_flush(self, now_mono_ms: int) -> bool:
+        cfg = self.config
+        return self.dirty and (self.unflushed_messages >= cfg.flush_messages
+                               or now_mono_ms - self.last_flush_ms >= cfg.flush_ms)
+
+    def dirty_fds(self) -> list[int]:
+        return [seg.fd for seg in self.dirty_segments if seg.fd >= 0]
+
+    def mark_flushed(self, upto_offset: int, now_mono_ms: int) -> None:
+        """Everything below upto_offset is on disk."""
+        self.recovery_point = max(self.recovery_point, upto_offset)
+        if upto_offset >= self.log_end_offset:
+            self.dirty_segments.clear()
+            self.unflushed_messages = 0
+        self.last_flush_ms = now_mono_ms
+
+    # ------------------------------------------------------------------ read
+    def _segment_index(self, offset: int) -> int:
+        return max(0, bisect.bisect_right(self.base_offsets, offset) - 1)
+
+    def check_offset(self, offset: int) -> None:
+        if offset < self.log_start_offset or offset > self.log_end_offset:
+            raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE,
+                             f"offset {offset} is outside [{self.log_start_offset}, {self.log_end_offset}] "
+                             f"of {self.topic}-{self.partition}")
+
+    def locate(self, offset: int) -> tuple[LogSegment, int] | None:
+        """(segment, position) of the batch holding offset; None at the log end."""
+        self.check_offset(offset)
+        for i in range(self._segment_index(offset), len(self.segments)):
+            seg = self.segments[i]
+            pos = seg.find_batch(offset)
+            if pos is not None:
+                return seg, pos
+        return None
+
+    def read(self, offset: int, max_bytes: int) -> bytes:
+        """Whole batches from `offset` (inside a batch: from its start), up to
+        max_bytes but at least one batch. Raises OFFSET_OUT_OF_RANGE."""
+        found = self.locate(offset)
+        if found is None:
+            return b""
+        seg, pos = found
+        return seg.read(pos, max_bytes)
+
+    def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first batch with a timestamp >= target."""
+        from fluxmq.log.records import first_record_at_or_after
+        for seg in self.segments:
+            if seg.max_timestamp < timestamp:
+                continue
+            found = seg.find_timestamp(timestamp)
+            if found is None:
+                continue
+            pos, _base = found
+            header = seg.batch_header(pos)
+            batch = os.pread(seg.fd, header[2], pos)
+            hit = first_record_at_or_after(batch, timestamp)
+            if hit is not None and hit[0] >= self.log_start_offset:
+                return hit
+        return None
+
+    def max_timestamp(self) -> tuple[int, int]:
+        best = (NO_TIMESTAMP, -1)
+        for seg in self.segments:
+            if seg.max_timestamp > best[0]:
+                best = (seg.max_timestamp, seg.offset_of_max_timestamp)
+        return best
+
+    # -------------------------------------------------------- leader epochs
+    def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
+        """OffsetForLeaderEpoch (KIP-279): (epoch, end offset) of the largest
+        epoch <= the requested one. A single node has one epoch."""
+        if epoch < 0:
+            return -1, -1
+        if epoch >= self.leader_epoch:
+            return (self.leader_epoch, self.log_end_offset) if epoch == self.leader_epoch else (-1, -1)
+        return -1, -1
+
+    # ------------------------------------------------------------- retention
+    def delete_segments_before(self, segments: list[LogSegment]) -> int:
+        """Deletes whole segments from the front (never the active one)."""
+        count = 0
+        for seg in segments:
+            if seg is self.active_segment or seg in self.dirty_segments:
+                break
+            self.segments.pop(0)
+            self.base_offsets.pop(0)
+            self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
+            seg.delete()
+            count += 1
+        return count
+
+    def apply_retention(self, now_ms: int) -> int:
+        cfg = self.config
+        doomed = []
+        if cfg.retention_ms >= 0:
+            doomed = [s for s in self.segments[:-1] if s.max_timestamp >= 0 and now_ms - s.max_timestamp > cfg.retention_ms]
+            # Only a prefix may go.
+            prefix = []
+            for s in self.segments[:-1]:
+                if s in doomed:
+                    prefix.append(s)
+                else:
+                    break
+            doomed = prefix
+        if cfg.retention_bytes >= 0:
+            excess = self.size_in_bytes() - cfg.retention_bytes
+            for s in self.segments[len(doomed):-1]:
+                if excess - s.size < 0:
+                    break
+                excess -= s.size
+                doomed.append(s)
+        return self.delete_segments_before(doomed) if doomed else 0
+
+    # --------------------------------------------------------- lifecycle
+    def truncate_fully(self) -> None:
+        for seg in self.segments:
+            seg.delete()
+        self.segments.clear()
+        self.base_offsets.clear()
+        self.producer_state.truncate()
+
+    def close(self, clean: bool) -> None:
+        for seg in self.segments:
+            if clean:
+                seg.flush_indexes()
+            seg.close()
+
+    def delete(self) -> None:
+        self.truncate_fully()
+        for name in os.listdir(self.dir):
+            try:
+                os.unlink(os.path.join(self.dir, name))
+            except OSError:
+                pass
+        try:
+            os.rmdir(self.dir)
+        except OSError:
+            pass

@@ -1,0 +1,188 @@
+"""LogSegment: one `<20-digit base offset>.log` file with its indexes.
+
+Batches are stored exactly as received (record batch v2, KIP-98) with only
+baseOffset and partitionLeaderEpoch patched. The segment tracks its size (the
+append position), its largest timestamp and the sparse indexes; appends go
+through the Log, which batches the writes of a whole produce request into one
+native call.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+
+from fluxmq import native
+from fluxmq.log.index import OffsetIndex, TimeIndex
+
+# Batch header fields used when walking a segment (see csrc/records.c).
+BATCH_HEADER = struct.Struct(">qi")  # baseOffset, batchLength
+HEADER_SIZE = 61
+LOG_OVERHEAD = 12                    # baseOffset + batchLength
+LAST_OFFSET_DELTA = struct.Struct(">i")
+LAST_OFFSET_DELTA_POS = 23
+SCAN_CHUNK_BATCHES = 65536
+
+
+def segment_name(base_offset: int) -> str:
+    return f"{base_offset:020d}"
+
+
+class LogSegment:
+    def __init__(self, directory: str, base_offset: int, index_interval_bytes: int, created_ms: int):
+        self.directory = directory
+        self.base_offset = base_offset
+        name = os.path.join(directory, segment_name(base_offset))
+        self.log_path = name + ".log"
+        self.fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self.size = os.fstat(self.fd).st_size
+        self.offset_index = OffsetIndex(name + ".index", base_offset)
+        self.time_index = TimeIndex(name + ".timeindex", base_offset)
+        self.index_interval_bytes = index_interval_bytes
+        self.bytes_since_last_index = 0
+        self.max_timestamp = -1
+        self.offset_of_max_timestamp = -1
+        self.created_ms = created_ms
+        self.next_offset = base_offset  # last offset + 1 of what the segment holds
+
+    # ---------------------------------------------------------------- appends
+    def on_batch_appended(self, base_offset: int, last_offset: int, max_timestamp: int,
+                          position: int, size: int) -> None:
+        """Bookkeeping after a batch was written at `position`."""
+        if self.bytes_since_last_index >= self.index_interval_bytes or not self.offset_index.offsets:
+            self.offset_index.append(base_offset, position)
+            self.time_index.maybe_append(max(max_timestamp, self.max_timestamp), base_offset)
+            self.bytes_since_last_index = 0
+        self.bytes_since_last_index += size
+        if max_timestamp > self.max_timestamp:
+            self.max_timestamp = max_timestamp
+            self.offset_of_max_timestamp = last_offset
+        self.next_offset = last_offset + 1
+        self.size = max(self.size, position + size)
+
+    # ------------------------------------------------------------------ reads
+    def batch_header(self, position: int) -> tuple[int, int, int] | None:
+        """(base offset, last offset, batch size) of the batch at position."""
+        if position + HEADER_SIZE > self.size:
+            return None
+        head = os.pread(self.fd, HEADER_SIZE, position)
+        if len(head) < HEADER_SIZE:
+            return None
+        base, length = BATCH_HEADER.unpack_from(head, 0)
+        (delta,) = LAST_OFFSET_DELTA.unpack_from(head, LAST_OFFSET_DELTA_POS)
+        return base, base + delta, LOG_OVERHEAD + length
+
+    def find_batch(self, offset: int) -> int | None:
+        """Position of the batch that holds `offset` (or the first batch
+        after it, for offsets lost to compaction); None if past the end."""
+        _o, position = self.offset_index.lookup(offset)
+        while position < self.size:
+            header = self.batch_header(position)
+            if header is None:
+                return None
+            _base, last, size = header
+            if last >= offset:
+                return position
+            position += size
+        return None
+
+    def read(self, position: int, max_bytes: int, max_position: int | None = None) -> bytes:
+        """Bytes from position, at most max_bytes but always the first whole
+        batch (KIP-74); a trailing partial batch is allowed, as in Kafka."""
+        end = self.size if max_position is None else min(self.size, max_position)
+        if position >= end:
+            return b""
+        length = min(max_bytes, end - position)
+        header = self.batch_header(position)
+        if header is not None and header[2] > length:
+            length = min(header[2], end - position)
+        return os.pread(self.fd, length, position)
+
+    def find_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+        """(position, base offset) of the first batch with max timestamp >=
+        timestamp, scanning from the time index's hint."""
+        if self.max_timestamp < timestamp:
+            return None
+        start_offset = self.time_index.lookup(timestamp)
+        _o, position = self.offset_index.lookup(start_offset)
+        while position < self.size:
+            head = os.pread(self.fd, HEADER_SIZE, position)
+            if len(head) < HEADER_SIZE:
+                return None
+            base, length = BATCH_HEADER.unpack_from(head, 0)
+            (max_ts,) = struct.unpack_from(">q", head, 35)
+            if max_ts >= timestamp:
+                return position, base
+            position += LOG_OVERHEAD + length
+        return None
+
+    # --------------------------------------------------------------- recovery
+    def recover(self, verify_crc: bool = True):
+        """Rebuilds indexes and state by scanning the file; truncates a torn
+        or corrupt tail. Returns (batches, bytes truncated, scan error)."""
+        self.offset_index.clear()
+        self.time_index.clear()
+        self.bytes_since_last_index = 0
+        self.max_timestamp = -1
+        self.offset_of_max_timestamp = -1
+        self.next_offset = self.base_offset
+        file_size = os.fstat(self.fd).st_size
+        self.size = 0
+        batches = []
+        error = None
+        if file_size:
+            with mmap.mmap(self.fd, file_size, prot=mmap.PROT_READ) as mm:
+                view = memoryview(mm)
+                try:
+                    position = 0
+                    while position < file_size:
+                        infos, n, valid, err = native.scan_prefix(view[position:], verify_crc, SCAN_CHUNK_BATCHES)
+                        for i in range(n):
+                            b = infos[i]
+                            last = b.base_offset + b.last_offset_delta
+                            self.on_batch_appended(b.base_offset, last, b.max_timestamp,
+                                                   position + b.position, b.size)
+                            batches.append((b.base_offset, last, b.producer_id, b.producer_epoch,
+                                            b.base_sequence, b.max_timestamp, b.attributes))
+                        position += valid
+                        if err is None:
+                            break
+                        if err != native.lib.FMQ_SCAN_TOO_MANY:
+                            error = native.SCAN_ERRORS.get(err, str(err))
+                            break
+                finally:
+                    view.release()
+        truncated = file_size - self.size
+        if truncated:
+            os.ftruncate(self.fd, self.size)
+        return batches, truncated, error
+
+    # ------------------------------------------------------------ maintenance
+    def truncate_to_offset(self, offset: int) -> None:
+        """Drops every batch whose base offset >= offset."""
+        position = self.find_batch(offset)
+        if position is None:
+            return
+        header = self.batch_header(position)
+        if header and header[0] < offset:
+            position += header[2]
+        os.ftruncate(self.fd, position)
+        self.recover(verify_crc=False)
+
+    def flush_indexes(self) -> None:
+        self.offset_index.flush()
+        self.time_index.flush()
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def delete(self) -> None:
+        self.close()
+        for path in (self.log_path, self.offset_index.path, self.time_index.path):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass

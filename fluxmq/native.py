@@ -1,0 +1,153 @@
+"""The only importer of fluxmq._native (the cffi build of csrc/).
+
+Checks that the compiled library matches this package, exposes `ffi`/`lib` for
+tests and benchmarks, and wraps the C calls the broker uses in functions that
+check arguments and turn C errors into exceptions.
+"""
+
+from __future__ import annotations
+
+import os
+
+try:
+    from fluxmq._native import ffi, lib
+except ImportError as e:  # pragma: no cover - message for a broken install
+    raise ImportError(
+        "fluxmq's C library is not built; run `pip install -e .` (or `make native`)"
+    ) from e
+
+ABI_VERSION = 1
+if lib.FMQ_ABI_VERSION != ABI_VERSION:  # pragma: no cover
+    raise ImportError(
+        f"fluxmq._native ABI {lib.FMQ_ABI_VERSION} != {ABI_VERSION}: rebuild with `make native`"
+    )
+
+SCAN_ERRORS = {
+    lib.FMQ_SCAN_TRUNCATED: "truncated batch",
+    lib.FMQ_SCAN_BAD_MAGIC: "unsupported magic byte (only record batch v2 is accepted)",
+    lib.FMQ_SCAN_BAD_CRC: "CRC-32C mismatch",
+    lib.FMQ_SCAN_BAD_LENGTH: "impossible batch length",
+    lib.FMQ_SCAN_TOO_MANY: "too many batches",
+}
+
+
+class CorruptRecords(ValueError):
+    """A records blob failed validation; `reason` says why."""
+
+    def __init__(self, reason: str, valid_len: int, n_valid: int):
+        super().__init__(reason)
+        self.reason = reason
+        self.valid_len = valid_len
+        self.n_valid = n_valid
+
+
+def crc32c(data: bytes, crc: int = 0) -> int:
+    return lib.fmq_crc32c(crc, ffi.from_buffer(data), len(data))
+
+
+def crc32c_impl() -> str:
+    return ffi.string(lib.fmq_crc32c_impl()).decode()
+
+
+def copy_impl() -> str:
+    return ffi.string(lib.fmq_copy_impl()).decode()
+
+
+def numa_impl() -> str:
+    return ffi.string(lib.fmq_numa_impl()).decode()
+
+
+_MAX_BATCHES = 4096
+_batch_infos = ffi.new("fmq_batch_info[]", _MAX_BATCHES)
+_valid_len = ffi.new("uint64_t *")
+_n_valid = ffi.new("int *")
+
+
+def scan_batches(buf, verify_crc: bool = True, max_batches: int = _MAX_BATCHES):
+    """Validates the record batches in `buf` (bytes-like).
+
+    Returns (cdata array of fmq_batch_info, count). The array is a shared
+    scratch buffer: use it before the next call. Raises CorruptRecords.
+    """
+    infos = _batch_infos if max_batches <= _MAX_BATCHES else ffi.new("fmq_batch_info[]", max_batches)
+    n = lib.fmq_batches_scan(
+        ffi.from_buffer(buf), len(buf), 1 if verify_crc else 0, infos, max_batches, _valid_len, _n_valid
+    )
+    if n < 0:
+        raise CorruptRecords(SCAN_ERRORS.get(n, f"scan error {n}"), _valid_len[0], _n_valid[0])
+    return infos, n
+
+
+def scan_prefix(buf, verify_crc: bool = True, max_batches: int = _MAX_BATCHES):
+    """Recovery scan: (infos, n_valid, valid_len, error or None); never raises."""
+    infos = ffi.new("fmq_batch_info[]", max_batches)
+    n = lib.fmq_batches_scan(
+        ffi.from_buffer(buf), len(buf), 1 if verify_crc else 0, infos, max_batches, _valid_len, _n_valid
+    )
+    if n >= 0:
+        return infos, n, len(buf), None
+    return infos, _n_valid[0], _valid_len[0], n
+
+
+def assign_offsets(buf: bytearray, infos, n: int, base_offset: int, leader_epoch: int) -> int:
+    return lib.fmq_batches_assign_offsets(ffi.from_buffer(buf), infos, n, base_offset, leader_epoch)
+
+
+def set_log_append_time(buf: bytearray, position: int, timestamp_ms: int) -> None:
+    lib.fmq_batch_set_log_append_time(ffi.from_buffer(buf), position, timestamp_ms)
+
+
+class SegmentIO:
+    """One fmq_io: whole-request segment writes (io_uring or pwritev)."""
+
+    def __init__(self, force_fallback: bool = False, queue_depth: int = 256):
+        force = force_fallback or os.environ.get("FLUXMQ_FORCE_PWRITEV") == "1"
+        self._io = ffi.gc(lib.fmq_io_new(queue_depth, 1 if force else 0), lib.fmq_io_free)
+        if self._io == ffi.NULL:
+            raise MemoryError("fmq_io_new failed")
+        self._max = 1024
+        self._writes = ffi.new("fmq_write[]", self._max)
+
+    @property
+    def impl(self) -> str:
+        return ffi.string(lib.fmq_io_impl(self._io)).decode()
+
+    def write(self, writes: list[tuple[int, int, bytes]]) -> None:
+        """writes: (fd, file offset, bytes-like). Blocks until all are written."""
+        n = len(writes)
+        if n > self._max:
+            self._max = max(n, self._max * 2)
+            self._writes = ffi.new("fmq_write[]", self._max)
+        keep = []
+        for i, (fd, off, data) in enumerate(writes):
+            w = self._writes[i]
+            w.fd = fd
+            w.offset = off
+            b = ffi.from_buffer(data)
+            keep.append(b)
+            w.buf = b
+            w.len = len(data)
+        rc = lib.fmq_io_write(self._io, self._writes, n)
+        if rc < 0:
+            raise OSError(-rc, os.strerror(-rc))
+
+
+def sync_fds(fds: list[int]) -> None:
+    """fdatasync each fd; blocks (cffi releases the GIL), so call it from a thread."""
+    if not fds:
+        return
+    arr = ffi.new("int[]", fds)
+    rc = lib.fmq_sync_fds(arr, len(fds))
+    if rc < 0:
+        raise OSError(-rc, os.strerror(-rc))
+
+
+def info() -> dict[str, str]:
+    """Which native paths run on this machine (for `fluxmq info`)."""
+    io = SegmentIO()
+    return {
+        "crc32c": crc32c_impl(),
+        "segment_io": io.impl,
+        "copy": copy_impl(),
+        "numa": f"{numa_impl()} ({lib.fmq_numa_nodes()} node(s))",
+    }

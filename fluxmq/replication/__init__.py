@@ -1,0 +1,1 @@
+"""Partition state and delayed operations (Kafka's ReplicaManager and purgatory)."""

@@ -1,0 +1,298 @@
+"""The broker process: one uvloop event loop driving the C listener.
+
+The loop watches the epoll fd of csrc/net.c; on wake-up one fmq_net_poll call
+returns every complete frame of every ready connection. Each frame is decoded
+and handed to its API handler; responses are released to the connection in
+request order (Kafka clients match responses by order as well as by
+correlation id) and flushed with one fmq_net_flush per wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import signal
+from collections import deque
+from dataclasses import dataclass
+
+from fluxmq import native
+from fluxmq.config import BrokerConfig
+from fluxmq.handlers import NO_RESPONSE, REGISTRY, load_all
+from fluxmq.handlers.api_versions import API_KEY as API_VERSIONS, unsupported_version_body
+from fluxmq.log.manager import LogManager
+from fluxmq.protocol import codec
+from fluxmq.protocol.header import MalformedHeader, frame, parse_fixed, parse_request_header, response_header
+from fluxmq.replication.purgatory import DataWaiters
+from fluxmq.util.clock import SystemClock
+
+log = logging.getLogger("fluxmq.server")
+ffi, lib = native.ffi, native.lib
+
+POLL_BATCH = 1024
+MAINTENANCE_INTERVAL_S = 1.0
+CHECKPOINT_INTERVAL_MS = 60_000
+SHUTDOWN_GRACE_S = 10.0
+
+
+@dataclass(slots=True)
+class RequestContext:
+    broker: "Broker"
+    conn: int
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+
+
+class _Slot:
+    """A response position in a connection's order."""
+    __slots__ = ("data", "done")
+
+    def __init__(self):
+        self.data: bytes | None = None
+        self.done = False
+
+
+class Connection:
+    __slots__ = ("id", "peer", "slots", "tasks")
+
+    def __init__(self, conn_id: int, peer: str):
+        self.id = conn_id
+        self.peer = peer
+        self.slots: deque[_Slot] = deque()
+        self.tasks: set[asyncio.Task] = set()
+
+
+class Broker:
+    def __init__(self, config: BrokerConfig, data_dir: str, host: str, port: int,
+                 recovery_mode: str = "auto", clock=None):
+        self.config = config
+        self.host = host
+        self.port = port
+        self.clock = clock or SystemClock()
+        self.node_id = config["node.id"]
+        self.logs = LogManager(config, data_dir, self.clock)
+        self.recovery_mode = recovery_mode
+        self.data_waiters = DataWaiters()
+        self.handlers = load_all()
+        self.conns: dict[int, Connection] = {}
+        self.net = None
+        self._events = ffi.new("fmq_event[]", POLL_BATCH)
+        self._peer_buf = ffi.new("char[]", 64)
+        self._stopping: asyncio.Event | None = None
+        self._maintenance: asyncio.Task | None = None
+        self._last_checkpoint_ms = 0
+        self.advertised_host = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self.logs.startup(self.recovery_mode)
+        self.logs.start()
+        self.net = ffi.gc(lib.fmq_net_new(self.config["socket.request.max.bytes"]), lib.fmq_net_free)
+        bound = lib.fmq_net_listen(self.net, self.host.encode(), self.port)
+        if bound < 0:
+            raise OSError(-bound, f"cannot listen on {self.host}:{self.port}")
+        self.port = bound
+        loop = asyncio.get_running_loop()
+        loop.add_reader(lib.fmq_net_fd(self.net), self._on_readable)
+        self._stopping = asyncio.Event()
+        self._maintenance = loop.create_task(self._maintenance_loop())
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        log.info("FluxMQ node %d listening on %s:%d (cluster id %s, data in %s; crc32c=%s, segment io=%s)",
+                 self.node_id, self.host, self.port, self.logs.cluster_id, self.logs.data_dir,
+                 native.crc32c_impl(), self.logs.io.impl)
+
+    async def serve_forever(self) -> None:
+        await self.start()
+        await self._stopping.wait()
+        await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Stop accepting, finish in-flight requests, flush, write the clean marker."""
+        log.info("shutting down: no new connections, finishing in-flight requests")
+        loop = asyncio.get_running_loop()
+        lib.fmq_net_stop_listening(self.net)
+        self.data_waiters.wake_all()  # long-poll fetches answer now
+        tasks = [t for c in self.conns.values() for t in c.tasks]
+        if tasks:
+            await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
+        self._drain_poll()  # pending frames are dropped below; flush what is answered
+        lib.fmq_net_flush(self.net)
+        loop.remove_reader(lib.fmq_net_fd(self.net))
+        if self._maintenance:
+            self._maintenance.cancel()
+        self.logs.shutdown()
+        log.info("shutdown complete")
+
+    # --------------------------------------------------------------- network
+    def _drain_poll(self) -> None:
+        lib.fmq_net_flush(self.net)
+
+    def _on_readable(self) -> None:
+        events = self._events
+        while True:
+            n = lib.fmq_net_poll(self.net, events, POLL_BATCH)
+            for i in range(n):
+                ev = events[i]
+                kind = ev.kind
+                if kind == lib.FMQ_EV_FRAME:
+                    self._on_frame(ev.conn, ffi.buffer(ev.data, ev.len)[:])
+                elif kind == lib.FMQ_EV_ACCEPT:
+                    self._on_accept(ev.conn)
+                elif kind == lib.FMQ_EV_CLOSED:
+                    self._on_closed(ev.conn)
+                elif kind == lib.FMQ_EV_OVERSIZED:
+                    conn = self.conns.get(ev.conn)
+                    log.warning("closed connection from %s: request size %d is above socket.request.max.bytes %d",
+                                conn.peer if conn else "?", ev.len, self.config["socket.request.max.bytes"])
+                    self._on_closed(ev.conn)
+            if n < POLL_BATCH:
+                break
+        lib.fmq_net_flush(self.net)
+
+    def _on_accept(self, conn_id: int) -> None:
+        peer = "?"
+        if lib.fmq_net_peer(self.net, conn_id, self._peer_buf, 64) == 0:
+            peer = ffi.string(self._peer_buf).decode()
+        self.conns[conn_id] = Connection(conn_id, peer)
+
+    def _on_closed(self, conn_id: int) -> None:
+        conn = self.conns.pop(conn_id, None)
+        if conn:
+            for t in conn.tasks:
+                t.cancel()
+
+    def close_connection(self, conn: Connection, reason: str) -> None:
+        log.warning("closing connection from %s: %s", conn.peer, reason)
+        lib.fmq_net_close(self.net, conn.id)
+        self._on_closed(conn.id)
+
+    # -------------------------------------------------------------- requests
+    def _on_frame(self, conn_id: int, data: bytes) -> None:
+        conn = self.conns.get(conn_id)
+        if conn is None:
+            return
+        try:
+            api_key, version, correlation_id = parse_fixed(data)
+        except MalformedHeader as e:
+            self.close_connection(conn, f"malformed request header ({e})")
+            return
+        handler = self.handlers.get(api_key)
+        if handler is None:
+            self.close_connection(conn, f"unknown API key {api_key} (correlation id {correlation_id})")
+            return
+        if version < handler.min_version or version > handler.max_version:
+            if api_key == API_VERSIONS:
+                # KIP-511: answer in v0 so the client can pick a version we know.
+                body = codec.encode_response(API_VERSIONS, 0, unsupported_version_body())
+                self._respond_now(conn, frame(response_header(api_key, correlation_id, False), body))
+                return
+            self.close_connection(conn, f"{handler.name} v{version} is not supported "
+                                        f"(supported: v{handler.min_version}-v{handler.max_version})")
+            return
+        if version < handler.min_served:
+            self._reject_old_version(conn, handler, data, version, correlation_id)
+            return
+        flexible = codec.is_flexible(api_key, version)
+        try:
+            header = parse_request_header(data, flexible)
+            request = codec.decode_request(api_key, version, data, header.body_offset)
+        except Exception as e:  # kio raises several types on malformed input
+            self.close_connection(conn, f"malformed {handler.name} v{version} request "
+                                        f"(correlation id {correlation_id}): {e!r}")
+            return
+        ctx = RequestContext(self, conn_id, api_key, version, correlation_id, header.client_id)
+        slot = _Slot()
+        conn.slots.append(slot)
+        try:
+            result = handler.fn(ctx, request)
+        except Exception:
+            log.exception("%s v%d from %s failed; closing the connection", handler.name, version, conn.peer)
+            self.close_connection(conn, "internal error")
+            return
+        if inspect.isawaitable(result):
+            task = asyncio.get_running_loop().create_task(self._complete_later(conn, slot, ctx, result, flexible))
+            conn.tasks.add(task)
+            task.add_done_callback(conn.tasks.discard)
+        else:
+            self._complete(conn, slot, ctx, result, flexible)
+
+    async def _complete_later(self, conn, slot, ctx, awaitable, flexible) -> None:
+        try:
+            result = await awaitable
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("delayed %s v%d from %s failed; closing the connection",
+                          self.handlers[ctx.api_key].name, ctx.api_version, conn.peer)
+            self.close_connection(conn, "internal error")
+            return
+        self._complete(conn, slot, ctx, result, flexible)
+        lib.fmq_net_flush(self.net)
+
+    def _complete(self, conn, slot, ctx, result, flexible) -> None:
+        if result is NO_RESPONSE:
+            slot.data = None
+        else:
+            body = result if isinstance(result, (bytes, bytearray)) else \
+                codec.encode_response(ctx.api_key, ctx.api_version, result)
+            slot.data = frame(response_header(ctx.api_key, ctx.correlation_id, flexible), body)
+        slot.done = True
+        self._release(conn)
+
+    def _respond_now(self, conn, data: bytes) -> None:
+        slot = _Slot()
+        slot.data, slot.done = data, True
+        conn.slots.append(slot)
+        self._release(conn)
+
+    def _release(self, conn: Connection) -> None:
+        """Sends every finished response at the head of the connection's order."""
+        slots = conn.slots
+        while slots and slots[0].done:
+            data = slots.popleft().data
+            if data is not None:
+                lib.fmq_net_send(self.net, conn.id, data, len(data))
+
+    def _reject_old_version(self, conn, handler, data, version, correlation_id) -> None:
+        from fluxmq.handlers.produce import legacy_unsupported_response
+        body = legacy_unsupported_response(data, version)
+        if body is None:
+            self.close_connection(conn, f"malformed {handler.name} v{version} request")
+            return
+        log.info("rejected %s v%d from %s with UNSUPPORTED_VERSION (served from v%d)",
+                 handler.name, version, conn.peer, handler.min_served)
+        self._respond_now(conn, frame(response_header(handler.api_key, correlation_id, False), body))
+
+    # ------------------------------------------------------------ maintenance
+    async def _maintenance_loop(self) -> None:
+        retention_every = self.config["log.retention.check.interval.ms"]
+        last_retention = self.clock.monotonic_ms()
+        while True:
+            await asyncio.sleep(MAINTENANCE_INTERVAL_S)
+            try:
+                now = self.clock.monotonic_ms()
+                self.logs.flush_by_policy()
+                if now - last_retention >= retention_every:
+                    last_retention = now
+                    self.logs.apply_retention()
+                if now - self._last_checkpoint_ms >= CHECKPOINT_INTERVAL_MS:
+                    self._last_checkpoint_ms = now
+                    self.logs.checkpoint()
+                expiration = self.config["producer.id.expiration.ms"]
+                for lg in self.logs.all_logs():
+                    lg.producer_state.expire(self.clock.milliseconds(), expiration)
+            except Exception:
+                log.exception("log maintenance failed")
+
+
+def run(config: BrokerConfig, data_dir: str, host: str, port: int, recovery_mode: str = "auto") -> None:
+    try:
+        import uvloop
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover
+        runner = asyncio.run
+    broker = Broker(config, data_dir, host, port, recovery_mode)
+    runner(broker.serve_forever())
