@@ -14,7 +14,7 @@ native:
 	$(PYTHON) build_ffi.py >/dev/null
 
 serve: install
-	fluxmq serve
+	$(PYTHON) -m fluxmq serve
 
 install-test:
 	$(PIP) install $(PIP_FLAGS) -e '.[test]'
