@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import signal
 from collections import deque
 from dataclasses import dataclass
@@ -83,17 +84,20 @@ class Broker:
         self._stopping: asyncio.Event | None = None
         self._maintenance: asyncio.Task | None = None
         self._last_checkpoint_ms = 0
-        self.advertised_host = host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        self.advertised_host, self.advertised_port = advertised_endpoint(config, host)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        self.logs.startup(self.recovery_mode)
-        self.logs.start()
+        # Bind first: a taken port must fail before the logs are opened.
         self.net = ffi.gc(lib.fmq_net_new(self.config["socket.request.max.bytes"]), lib.fmq_net_free)
         bound = lib.fmq_net_listen(self.net, self.host.encode(), self.port)
         if bound < 0:
-            raise OSError(-bound, f"cannot listen on {self.host}:{self.port}")
+            raise OSError(-bound, f"cannot listen on {self.host}:{self.port}: {os.strerror(-bound)}")
         self.port = bound
+        if self.advertised_port is None:
+            self.advertised_port = bound
+        self.logs.startup(self.recovery_mode)
+        self.logs.start()
         loop = asyncio.get_running_loop()
         loop.add_reader(lib.fmq_net_fd(self.net), self._on_readable)
         self._stopping = asyncio.Event()
@@ -118,8 +122,7 @@ class Broker:
         tasks = [t for c in self.conns.values() for t in c.tasks]
         if tasks:
             await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
-        self._drain_poll()  # pending frames are dropped below; flush what is answered
-        lib.fmq_net_flush(self.net)
+        lib.fmq_net_flush(self.net)  # what is answered goes out; unread frames are dropped
         loop.remove_reader(lib.fmq_net_fd(self.net))
         if self._maintenance:
             self._maintenance.cancel()
@@ -127,9 +130,6 @@ class Broker:
         log.info("shutdown complete")
 
     # --------------------------------------------------------------- network
-    def _drain_poll(self) -> None:
-        lib.fmq_net_flush(self.net)
-
     def _on_readable(self) -> None:
         events = self._events
         while True:
@@ -213,23 +213,23 @@ class Broker:
             self.close_connection(conn, "internal error")
             return
         if inspect.isawaitable(result):
-            task = asyncio.get_running_loop().create_task(self._complete_later(conn, slot, ctx, result, flexible))
+            task = asyncio.ensure_future(result)
             conn.tasks.add(task)
-            task.add_done_callback(conn.tasks.discard)
+            task.add_done_callback(lambda t: self._on_delayed_done(conn, slot, ctx, flexible, t))
         else:
             self._complete(conn, slot, ctx, result, flexible)
 
-    async def _complete_later(self, conn, slot, ctx, awaitable, flexible) -> None:
-        try:
-            result = await awaitable
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("delayed %s v%d from %s failed; closing the connection",
-                          self.handlers[ctx.api_key].name, ctx.api_version, conn.peer)
+    def _on_delayed_done(self, conn, slot, ctx, flexible, task: asyncio.Task) -> None:
+        """A delayed operation (acks=all produce, long-poll fetch) finished."""
+        conn.tasks.discard(task)
+        if task.cancelled() or conn.id not in self.conns:
+            return
+        if task.exception() is not None:
+            log.error("delayed %s v%d from %s failed; closing the connection",
+                      self.handlers[ctx.api_key].name, ctx.api_version, conn.peer, exc_info=task.exception())
             self.close_connection(conn, "internal error")
             return
-        self._complete(conn, slot, ctx, result, flexible)
+        self._complete(conn, slot, ctx, task.result(), flexible)
         lib.fmq_net_flush(self.net)
 
     def _complete(self, conn, slot, ctx, result, flexible) -> None:
@@ -288,11 +288,31 @@ class Broker:
                 log.exception("log maintenance failed")
 
 
+def advertised_endpoint(config: BrokerConfig, host: str) -> tuple[str, int | None]:
+    """What Metadata tells clients to connect to: advertised.listeners
+    (PLAINTEXT://host:port) when set; else the listen address, with a
+    wildcard address advertised as 127.0.0.1 (set advertised.listeners for
+    clients on other machines)."""
+    adv = config.values.get("advertised.listeners")
+    if adv:
+        first = str(adv).split(",")[0].strip()
+        hostport = first.split("://", 1)[-1]
+        h, _, p = hostport.rpartition(":")
+        if not h or not p.isdigit():
+            raise ValueError(f"advertised.listeners {adv!r} is not of the form PLAINTEXT://host:port")
+        return h, int(p)
+    return (host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"), None
+
+
 def run(config: BrokerConfig, data_dir: str, host: str, port: int, recovery_mode: str = "auto") -> None:
     try:
         import uvloop
         runner = uvloop.run
     except ImportError:  # pragma: no cover
         runner = asyncio.run
-    broker = Broker(config, data_dir, host, port, recovery_mode)
-    runner(broker.serve_forever())
+    try:
+        broker = Broker(config, data_dir, host, port, recovery_mode)
+        runner(broker.serve_forever())
+    except (OSError, ValueError, RuntimeError) as e:
+        log.error("FluxMQ could not start: %s", e)
+        raise SystemExit(1) from None

@@ -20,7 +20,7 @@ AUTHORIZED_OPERATIONS_OMITTED = -2147483648
 
 
 def broker_list(broker) -> list[dict]:
-    return [{"node_id": broker.node_id, "host": broker.advertised_host, "port": broker.port, "rack": None}]
+    return [{"node_id": broker.node_id, "host": broker.advertised_host, "port": broker.advertised_port, "rack": None}]
 
 
 def topic_metadata(broker, topic) -> dict:
