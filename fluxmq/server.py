@@ -14,12 +14,14 @@ import inspect
 import logging
 import os
 import signal
+import struct
 from collections import deque
 from dataclasses import dataclass
 
 from fluxmq import native
 from fluxmq.config import BrokerConfig
-from fluxmq.handlers import NO_RESPONSE, REGISTRY, load_all
+from fluxmq.handlers import NO_RESPONSE, RawResponse, load_all
+from fluxmq.util.file_range import FileRange
 from fluxmq.handlers.api_versions import API_KEY as API_VERSIONS, unsupported_version_body
 from fluxmq.log.manager import LogManager
 from fluxmq.protocol import codec
@@ -31,6 +33,7 @@ log = logging.getLogger("fluxmq.server")
 ffi, lib = native.ffi, native.lib
 
 POLL_BATCH = 1024
+_SIZE = struct.Struct(">i")
 MAINTENANCE_INTERVAL_S = 1.0
 CHECKPOINT_INTERVAL_MS = 60_000
 SHUTDOWN_GRACE_S = 10.0
@@ -235,6 +238,14 @@ class Broker:
     def _complete(self, conn, slot, ctx, result, flexible) -> None:
         if result is NO_RESPONSE:
             slot.data = None
+        elif isinstance(result, RawResponse):
+            head = response_header(ctx.api_key, ctx.correlation_id, flexible)
+            parts = result.parts
+            if conn.slots and conn.slots[0] is not slot:
+                # Waits behind an earlier response: the segment could be deleted
+                # meanwhile, so take the bytes now instead of the file range.
+                parts = [os.pread(p.fd, p.length, p.offset) if isinstance(p, FileRange) else p for p in parts]
+            slot.data = [_SIZE.pack(len(head) + result.length) + head, *parts]
         else:
             body = result if isinstance(result, (bytes, bytearray)) else \
                 codec.encode_response(ctx.api_key, ctx.api_version, result)
@@ -253,7 +264,15 @@ class Broker:
         slots = conn.slots
         while slots and slots[0].done:
             data = slots.popleft().data
-            if data is not None:
+            if data is None:
+                continue
+            if isinstance(data, list):
+                for part in data:
+                    if isinstance(part, FileRange):
+                        lib.fmq_net_send_file(self.net, conn.id, part.fd, part.offset, part.length)
+                    else:
+                        lib.fmq_net_send(self.net, conn.id, part, len(part))
+            else:
                 lib.fmq_net_send(self.net, conn.id, data, len(data))
 
     def _reject_old_version(self, conn, handler, data, version, correlation_id) -> None:

@@ -4,8 +4,8 @@ advertised exactly when a handler for it is loaded.
 
 A handler takes (ctx, request) - request is the kio entity of the negotiated
 version - and returns the response as a dict (see protocol/codec.py), an
-awaitable of one (delayed operations: acks=all, long-poll fetch), or NO_RESPONSE
-(acks=0 produce).
+awaitable of one (delayed operations: acks=all, long-poll fetch), NO_RESPONSE
+(acks=0 produce), or a RawResponse (hand-framed Fetch).
 """
 
 from __future__ import annotations
@@ -15,6 +15,13 @@ from dataclasses import dataclass
 from typing import Callable
 
 NO_RESPONSE = object()
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    """A body the handler framed itself: bytes and FileRange parts (Fetch)."""
+    parts: list
+    length: int
 
 
 @dataclass(frozen=True)

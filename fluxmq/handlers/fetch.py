@@ -5,6 +5,8 @@
   a trailing partial batch may follow, as with Kafka.
 - Long poll: with fewer than min_bytes available the request parks in the
   purgatory until data arrives on one of its partitions or max_wait passes.
+- Record payloads are FileRanges of the segment files: the response is
+  hand-framed (protocol/fetch_response.py) and the records go out with sendfile.
 - Fetch sessions (KIP-227) are declined: every response carries session id 0,
   so clients keep sending full fetch requests, which Kafka allows. A request
   naming a session we never created gets FETCH_SESSION_ID_NOT_FOUND.
@@ -20,7 +22,8 @@ from __future__ import annotations
 import asyncio
 
 from fluxmq.errors import ErrorCode, KafkaError
-from fluxmq.handlers import api
+from fluxmq.handlers import RawResponse, api
+from fluxmq.protocol import fetch_response
 from fluxmq.protocol.codec import ZERO_UUID, to_ms
 
 API_KEY = 1
@@ -73,7 +76,7 @@ def _read_all(ctx, request, read_committed):
                 _check_epoch(lg, getattr(fp, "current_leader_epoch", NO_EPOCH))
                 limit = min(fp.partition_max_bytes, remaining)
                 # KIP-74: the first partition with data may exceed the limits by one batch.
-                records = lg.read(fp.fetch_offset, limit if total else max(limit, 1))
+                records = lg.read(fp.fetch_offset, limit if total else max(limit, 1)) or b""
                 if total and len(records) > limit:
                     records = b""
             except KafkaError as e:
@@ -87,20 +90,22 @@ def _read_all(ctx, request, read_committed):
     return topics, total, watched
 
 
-def _response(topics) -> dict:
-    return {"throttle_time": 0, "error_code": ErrorCode.NONE, "session_id": 0, "responses": topics}
+def _response(ctx, topics) -> RawResponse:
+    parts, length = fetch_response.encode(ctx.api_version, topics)
+    return RawResponse(parts, length)
 
 
 @api(API_KEY, "Fetch", 4, 17)
 def handle(ctx, request):
     if ctx.api_version >= 7 and request.session_id != 0:
-        return {"throttle_time": 0, "error_code": FETCH_SESSION_ID_NOT_FOUND, "session_id": 0, "responses": []}
+        parts, length = fetch_response.encode(ctx.api_version, [], error_code=FETCH_SESSION_ID_NOT_FOUND)
+        return RawResponse(parts, length)
     read_committed = request.isolation_level == READ_COMMITTED
     topics, total, watched = _read_all(ctx, request, read_committed)
     max_wait = to_ms(request.max_wait)
     has_error = any(p["error_code"] != ErrorCode.NONE for t in topics for p in t["partitions"])
     if total >= request.min_bytes or max_wait <= 0 or has_error or not watched:
-        return _response(topics)
+        return _response(ctx, topics)
     return _long_poll(ctx, request, read_committed, watched, max_wait)
 
 
@@ -120,4 +125,4 @@ async def _long_poll(ctx, request, read_committed, watched, max_wait_ms):
         topics, total, _ = _read_all(ctx, request, read_committed)
         woken_for_shutdown = fut.done() and not fut.cancelled() and fut.result() is None
         if total >= request.min_bytes or loop.time() >= deadline or woken_for_shutdown:
-            return _response(topics)
+            return _response(ctx, topics)

@@ -17,6 +17,7 @@ from fluxmq import native
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.log.producer_state import Duplicate, ProducerStateManager
 from fluxmq.log.segment import LogSegment
+from fluxmq.util.file_range import FileRange
 
 TIMESTAMP_TYPE_BIT = 0x08
 TRANSACTIONAL_BIT = 0x10
@@ -250,14 +251,16 @@ class Log:
                 return seg, pos
         return None
 
-    def read(self, offset: int, max_bytes: int) -> bytes:
-        """Whole batches from `offset` (inside a batch: from its start), up to
-        max_bytes but at least one batch. Raises OFFSET_OUT_OF_RANGE."""
+    def read(self, offset: int, max_bytes: int) -> FileRange | None:
+        """The file range holding whole batches from `offset` (inside a
+        batch: from its start), up to max_bytes but at least one batch; None
+        at the log end. Raises OFFSET_OUT_OF_RANGE."""
         found = self.locate(offset)
         if found is None:
-            return b""
+            return None
         seg, pos = found
-        return seg.read(pos, max_bytes)
+        length = seg.read_length(pos, max_bytes)
+        return FileRange(seg.fd, pos, length) if length else None
 
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first batch with a timestamp >= target."""

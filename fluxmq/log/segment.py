@@ -87,17 +87,17 @@ class LogSegment:
             position += size
         return None
 
-    def read(self, position: int, max_bytes: int, max_position: int | None = None) -> bytes:
-        """Bytes from position, at most max_bytes but always the first whole
-        batch (KIP-74); a trailing partial batch is allowed, as in Kafka."""
-        end = self.size if max_position is None else min(self.size, max_position)
-        if position >= end:
-            return b""
-        length = min(max_bytes, end - position)
+    def read_length(self, position: int, max_bytes: int) -> int:
+        """How many bytes a fetch takes from position: at most max_bytes but
+        always the first whole batch (KIP-74); a trailing partial batch is
+        allowed, as in Kafka."""
+        if position >= self.size:
+            return 0
+        length = min(max_bytes, self.size - position)
         header = self.batch_header(position)
         if header is not None and header[2] > length:
-            length = min(header[2], end - position)
-        return os.pread(self.fd, length, position)
+            length = min(header[2], self.size - position)
+        return length
 
     def find_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """(position, base offset) of the first batch with max timestamp >=
