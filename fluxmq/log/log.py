@@ -217,7 +217,8 @@ class Log:
 
     def needs_flush(self, now_mono_ms: int) -> bool:
         cfg = self.config
-        return self.dirty and (self.unflushed_messages >= cfg.flush_messages
+        rolled_unsynced = any(seg is not self.active_segment for seg in self.dirty_segments)
+        return self.dirty and (rolled_unsynced or self.unflushed_messages >= cfg.flush_messages
                                or now_mono_ms - self.last_flush_ms >= cfg.flush_ms)
 
     def dirty_fds(self) -> list[int]:
@@ -301,8 +302,9 @@ class Log:
         """Deletes whole segments from the front (never the active one)."""
         count = 0
         for seg in segments:
-            if seg is self.active_segment or seg in self.dirty_segments:
+            if seg is self.active_segment:
                 break
+            self.dirty_segments.discard(seg)
             self.segments.pop(0)
             self.base_offsets.pop(0)
             self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)

@@ -324,7 +324,8 @@ class LogManager:
             self._sync_wake.clear()
             waiters, self._sync_waiters = self._sync_waiters, []
             targets = [(lg, lg.log_end_offset) for lg in self.all_logs() if lg.dirty]
-            fds = [fd for lg, _ in targets for fd in lg.dirty_fds()]
+            # Our own dups: retention or topic deletion may close a segment meanwhile.
+            fds = [os.dup(fd) for lg, _ in targets for fd in lg.dirty_fds()]
             try:
                 await loop.run_in_executor(self._sync_executor, native.sync_fds, fds)
             except OSError as e:
@@ -333,6 +334,9 @@ class LogManager:
                     if not fut.done():
                         fut.set_exception(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, str(e)))
                 continue
+            finally:
+                for fd in fds:
+                    os.close(fd)
             now = self.clock.monotonic_ms()
             for lg, leo in targets:
                 lg.mark_flushed(leo, now)
@@ -341,7 +345,8 @@ class LogManager:
                     fut.set_result(None)
 
     def flush_by_policy(self) -> None:
-        """log.flush.interval.messages / .ms: syncs logs that are due."""
+        """log.flush.interval.messages / .ms, and segments that rolled while
+        unsynced (Kafka flushes a segment when it rolls)."""
         now = self.clock.monotonic_ms()
         if any(lg.needs_flush(now) for lg in self.all_logs()):
             self.sync()
