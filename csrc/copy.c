@@ -15,15 +15,17 @@
  *   - "sse2":   the same with 16-byte streaming stores (CPUs without AVX2);
  *   - "memcpy": the C library's memcpy throughout.
  *
- * Why only streaming stores: benchmarks/micro/bench_copy.py on the
- * development machine (AMD EPYC, 32 MiB L3 slice, glibc 2.36) measured
- *   - below ~12 MiB glibc memcpy (which already dispatches to AVX2/ERMS
- *     code) matches or beats a plain AVX2 loop; the loop won 10-20% for
- *     1-16 KiB in a hot-cache loop but lost 45% at 32 KiB, so that range is
- *     left to memcpy;
- *   - from 16 MiB, once source and destination no longer fit the L3,
- *     streaming stores win (24 MiB: 36 vs 25 GB/s, 64 MiB: 28 vs 21 GB/s)
- *     because they skip the read-for-ownership of each destination line.
+ * Why only streaming stores (development machine: AMD EPYC, 32 MiB L3
+ * slice, glibc 2.36):
+ *   - a plain unrolled AVX2 loop, timed in C against glibc memcpy (which
+ *     already dispatches to AVX2/ERMS code), won 10-20% at 1-16 KiB in a
+ *     hot-cache loop but lost ~45% at 32-256 KiB and tied from 1 to 8 MiB,
+ *     so everything below the threshold is left to memcpy;
+ *   - streaming stores win once source and destination no longer fit the
+ *     L3 (24 MiB: 36 vs 25 GB/s, 64 MiB: 28 vs 21 GB/s) because they skip
+ *     the read-for-ownership of each destination line, and lose below
+ *     ~12 MiB (40 vs 60 GB/s at 8 MiB).
+ * benchmarks/micro/bench_copy.py prints fmq_copy per path to re-check.
  *
  * FLUXMQ_FORCE_MEMCPY=1 or fmq_copy_force_fallback(1) forces memcpy.
  * FLUXMQ_COPY_IMPL=avx2|sse2|memcpy picks a path at load time (tests and
@@ -171,9 +173,12 @@ static void copy_init(void)
     copy_active = env_flag("FLUXMQ_FORCE_MEMCPY") ? copy_memcpy : copy_choice;
 }
 
+/* Empty copies return early: memcpy forbids NULL even for 0 bytes, and
+ * callers pass NULL for empty buffers. */
 void fmq_copy(uint8_t *dst, const uint8_t *src, size_t len)
 {
-    copy_active(dst, src, len);
+    if (len)
+        copy_active(dst, src, len);
 }
 
 size_t fmq_gather(uint8_t *dst, const uint8_t **srcs, const size_t *lens, int n)
@@ -181,6 +186,8 @@ size_t fmq_gather(uint8_t *dst, const uint8_t **srcs, const size_t *lens, int n)
     size_t total = 0;
     copy_fn copy = copy_active;
     for (int i = 0; i < n; i++) {
+        if (lens[i] == 0)
+            continue;
         copy(dst + total, srcs[i], lens[i]);
         total += lens[i];
     }

@@ -1,0 +1,114 @@
+"""Copy throughput: fmq_copy against memcpy (through ffi.memmove) and a
+Python bytes copy, at several sizes; then fmq_copy once per path
+(FLUXMQ_COPY_IMPL=avx2 / sse2 / memcpy, each in a fresh interpreter because
+the path is chosen at load time). The second table is the evidence behind
+the choice documented at the top of csrc/copy.c.
+
+    python benchmarks/micro/bench_copy.py [--seconds 0.3]
+
+Source and destination are reused, so sizes that fit the caches measure
+hot-cache copies. Not a test: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # run from a checkout
+from fluxmq.native import ffi, lib  # noqa: E402
+
+SIZES = [256, 4096, 16 * 1024, 64 * 1024, 1 << 20, 4 << 20, 8 << 20, 16 << 20, 32 << 20, 64 << 20]
+PATHS = ["avx2", "sse2", "memcpy"]
+
+
+def throughput(fn, size: int, seconds: float) -> float:
+    """GB/s of fn() copying `size` bytes, best of 5 timed rounds."""
+    reps = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        dt = time.perf_counter() - t0
+        if dt > seconds / 5 or reps > 1 << 22:
+            break
+        reps *= 2
+    best = dt
+    for _ in range(4):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        best = min(best, time.perf_counter() - t0)
+    return size * reps / best / 1e9
+
+
+def buffers(size: int):
+    src = ffi.new("uint8_t[]", size + 64)
+    dst = ffi.new("uint8_t[]", size + 64)
+    ffi.memmove(src, os.urandom(size), size)
+    return src, dst
+
+
+def fmq_copy_gbps(size: int, seconds: float) -> float:
+    src, dst = buffers(size)
+    copy = lib.fmq_copy
+    return throughput(lambda: copy(dst, src, size), size, seconds)
+
+
+def compare_main(seconds: float) -> None:
+    print(f"{'size':>10} {'fmq_copy':>10} {'ffi.memmove':>12} {'bytes()':>10}   GB/s")
+    for size in SIZES:
+        src, dst = buffers(size)
+        view = memoryview(ffi.buffer(src, size))
+        memmove = ffi.memmove
+        a = fmq_copy_gbps(size, seconds)
+        b = throughput(lambda: memmove(dst, src, size), size, seconds)
+        c = throughput(lambda: bytes(view), size, seconds)
+        print(f"{size:>10} {a:10.2f} {b:12.2f} {c:10.2f}")
+
+
+def worker_main(seconds: float) -> None:
+    """Runs in a child: one fmq_copy column for the path chosen by env."""
+    print(ffi.string(lib.fmq_copy_impl()).decode())
+    for size in SIZES:
+        print(size, fmq_copy_gbps(size, seconds))
+
+
+def per_path(seconds: float) -> None:
+    columns = {}
+    for path in PATHS:
+        env = dict(os.environ, FLUXMQ_COPY_IMPL=path, FLUXMQ_FORCE_MEMCPY="0")
+        out = subprocess.run([sys.executable, __file__, "--worker", "--seconds", str(seconds)],
+                             env=env, capture_output=True, text=True, check=True).stdout.split("\n")
+        if out[0].strip() != path:
+            print(f"(path {path} not available on this CPU: got {out[0].strip()})")
+            continue
+        columns[path] = {int(line.split()[0]): float(line.split()[1]) for line in out[1:] if line.strip()}
+    print(f"{'size':>10}" + "".join(f"{p:>10}" for p in columns) + "   GB/s, fmq_copy per path")
+    for size in SIZES:
+        print(f"{size:>10}" + "".join(f"{columns[p][size]:10.2f}" for p in columns))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=0.3, help="time per measurement")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        worker_main(args.seconds)
+        return
+    print(f"machine: {platform.machine()} cpus={os.cpu_count()} python {platform.python_version()}")
+    print(f"fmq_copy load-time path: {ffi.string(lib.fmq_copy_impl()).decode()}")
+    compare_main(args.seconds)
+    print()
+    per_path(args.seconds)
+
+
+if __name__ == "__main__":
+    main()
