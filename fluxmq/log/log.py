@@ -263,6 +263,20 @@ class Log:
         length = seg.read_length(pos, max_bytes)
         return FileRange(seg.fd, pos, length) if length else None
 
+    def iter_batches(self):
+        """Every stored batch as bytes, from the log start (to replay
+        coordinator state from an internal topic at start-up)."""
+        for seg in self.segments:
+            position = 0
+            while position < seg.size:
+                header = seg.batch_header(position)
+                if header is None:
+                    break
+                base, last, size = header
+                if last >= self.log_start_offset:
+                    yield os.pread(seg.fd, size, position)
+                position += size
+
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first batch with a timestamp >= target."""
         from fluxmq.log.records import first_record_at_or_after

@@ -304,6 +304,18 @@ class LogManager:
         """One native call for the writes of a whole produce request."""
         self.io.write([p.write() for p in plans])
 
+    def append_internal(self, lg: Log, batch: bytes) -> int:
+        """Appends a batch the broker built itself (coordinator records);
+        returns its base offset. Durable once a later sync() completes."""
+        now = self.clock.milliseconds()
+        plan = lg.prepare_append(batch, now)
+        self.write([plan])
+        return lg.complete_append(plan, now).base_offset
+
+    def ensure_internal_topic(self, name: str, partitions: int, configs: dict[str, str]) -> Topic:
+        topic = self.topics.get(name)
+        return topic if topic is not None else self.create_topic(name, partitions, configs)
+
     # ------------------------------------------------ group-committed sync
     def start(self) -> None:
         self._sync_wake = asyncio.Event()

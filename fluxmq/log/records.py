@@ -69,8 +69,9 @@ def decompress(codec: int, data: bytes) -> bytes:
     raise RecordFormatError(f"unknown compression codec {codec}")
 
 
-def iter_records(batch: bytes):
-    """Yields (offset, timestamp, key) for each record of one whole batch."""
+def iter_records(batch: bytes, with_values: bool = False):
+    """Yields (offset, timestamp, key) - and value, with_values - for each
+    record of one whole batch."""
     base_offset = struct.unpack_from(">q", batch, 0)[0]
     attributes = struct.unpack_from(">h", batch, 21)[0]
     (base_ts,) = _BASE_TIMESTAMP.unpack_from(batch, 27)
@@ -87,7 +88,14 @@ def iter_records(batch: bytes):
         off_delta, pos = read_varint(body, pos)
         key_len, pos = read_varint(body, pos)
         key = None if key_len < 0 else body[pos:pos + key_len]
-        yield base_offset + off_delta, (max_ts if log_append else base_ts + ts_delta), key
+        timestamp = max_ts if log_append else base_ts + ts_delta
+        if with_values:
+            pos += max(key_len, 0)
+            value_len, pos = read_varint(body, pos)
+            value = None if value_len < 0 else body[pos:pos + value_len]
+            yield base_offset + off_delta, timestamp, key, value
+        else:
+            yield base_offset + off_delta, timestamp, key
         pos = end
 
 

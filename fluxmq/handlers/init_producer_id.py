@@ -1,0 +1,58 @@
+"""InitProducerId (key 22), v0-v5.
+
+Idempotent producers (transactional_id null) get a new producer id with
+epoch 0, whatever producer_id/producer_epoch they send: Kafka's
+TransactionCoordinator "blindly accepts" them and never bumps an epoch for a
+non-transactional producer (the client bumps it locally, KIP-360). Ids come
+from fluxmq.txn.producer_ids: unique across restarts.
+
+Checks, in Kafka's order: producer_id and producer_epoch (v3+) must be both
+-1 or both set (INVALID_REQUEST); an empty transactional_id is
+INVALID_REQUEST; for a transactional_id, transaction_timeout must be in
+(0, transaction.max.timeout.ms] (INVALID_TRANSACTION_TIMEOUT).
+
+Deviation: transactions are not supported yet. A valid transactional_id
+gets INVALID_REQUEST, a non-retriable error: the Java producer fails
+initTransactions() at once ("Unexpected error in InitProducerIdResponse"),
+and the broker logs why. (COORDINATOR_NOT_AVAILABLE would make clients retry
+until their timeout; TRANSACTIONAL_ID_AUTHORIZATION_FAILED would blame ACLs.)
+"""
+
+import logging
+
+from fluxmq.errors import ErrorCode, KafkaError
+from fluxmq.handlers import api
+from fluxmq.protocol.codec import to_ms
+from fluxmq.txn.producer_ids import producer_id_manager
+
+API_KEY = 22
+NO_PRODUCER_ID = -1
+NO_PRODUCER_EPOCH = -1
+log = logging.getLogger("fluxmq.txn")
+
+
+def _response(code, producer_id=NO_PRODUCER_ID, epoch=NO_PRODUCER_EPOCH) -> dict:
+    return {"throttle_time": 0, "error_code": code, "producer_id": producer_id, "producer_epoch": epoch}
+
+
+@api(API_KEY, "InitProducerId", 0, 5)
+def handle(ctx, request):
+    broker = ctx.broker
+    producer_id = getattr(request, "producer_id", NO_PRODUCER_ID)
+    epoch = getattr(request, "producer_epoch", NO_PRODUCER_EPOCH)
+    if (producer_id == NO_PRODUCER_ID) != (epoch == NO_PRODUCER_EPOCH):
+        return _response(ErrorCode.INVALID_REQUEST)
+    transactional_id = request.transactional_id
+    if transactional_id is None:
+        try:
+            return _response(ErrorCode.NONE, producer_id_manager(broker).generate(), 0)
+        except KafkaError as e:
+            return _response(e.code)
+    if transactional_id == "":
+        return _response(ErrorCode.INVALID_REQUEST)
+    timeout = to_ms(request.transaction_timeout)
+    if not 0 < timeout <= broker.config["transaction.max.timeout.ms"]:
+        return _response(ErrorCode.INVALID_TRANSACTION_TIMEOUT)
+    log.warning("InitProducerId for transactional.id %r from %s refused: transactions are not supported yet",
+                transactional_id, ctx.client_id)
+    return _response(ErrorCode.INVALID_REQUEST)
