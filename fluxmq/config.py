@@ -59,6 +59,20 @@ def _at_least(n):
     return check
 
 
+def _between(low, high):
+    def check(v):
+        if not low <= v <= high:
+            raise ValueError(f"{v} is not in [{low}, {high}]")
+    return check
+
+
+def _must_be_false(feature):
+    def check(v):
+        if v:
+            raise ValueError(f"{feature} is not supported by FluxMQ yet")
+    return check
+
+
 def render(value) -> str | None:
     if value is None:
         return None
@@ -96,6 +110,17 @@ TOPIC_CONFIGS: dict[str, tuple[ConfigDef, str | None]] = {d.name: (d, twin) for 
     (ConfigDef("segment.jitter.ms", "long", 0, validator=_at_least(0)), "log.roll.jitter.ms"),
     (ConfigDef("segment.ms", "long", 604800000, validator=_at_least(1)), "log.roll.ms"),
     (ConfigDef("unclean.leader.election.enable", "boolean", False), "unclean.leader.election.enable"),
+    (ConfigDef("compression.gzip.level", "int", -1, validator=_between(-1, 9)), "compression.gzip.level"),
+    (ConfigDef("compression.lz4.level", "int", 9, validator=_between(1, 17)), "compression.lz4.level"),
+    (ConfigDef("compression.zstd.level", "int", 3, validator=_between(-131072, 22)), "compression.zstd.level"),
+    (ConfigDef("follower.replication.throttled.replicas", "list", ""), None),
+    (ConfigDef("leader.replication.throttled.replicas", "list", ""), None),
+    (ConfigDef("local.retention.bytes", "long", -2), "log.local.retention.bytes"),
+    (ConfigDef("local.retention.ms", "long", -2), "log.local.retention.ms"),
+    # Tiered storage (KIP-405) is not built: enabling it is refused, not ignored.
+    (ConfigDef("remote.storage.enable", "boolean", False, validator=_must_be_false("tiered storage")), None),
+    (ConfigDef("remote.log.copy.disable", "boolean", False), None),
+    (ConfigDef("remote.log.delete.on.disable", "boolean", False), None),
 ]}
 
 # --- broker-level configs ------------------------------------------------------
@@ -132,6 +157,11 @@ _BROKER_DEFS = [
     ConfigDef("log.cleaner.min.cleanable.ratio", "double", 0.5),
     ConfigDef("log.segment.delete.delay.ms", "long", 60000),
     ConfigDef("log.preallocate", "boolean", False),
+    ConfigDef("compression.gzip.level", "int", -1),
+    ConfigDef("compression.lz4.level", "int", 9),
+    ConfigDef("compression.zstd.level", "int", 3),
+    ConfigDef("log.local.retention.bytes", "long", -2),
+    ConfigDef("log.local.retention.ms", "long", -2),
     ConfigDef("min.insync.replicas", "int", 1),
     ConfigDef("unclean.leader.election.enable", "boolean", False),
     ConfigDef("transactional.id.expiration.ms", "int", 604800000, validator=_at_least(1)),

@@ -27,6 +27,7 @@ from fluxmq.log.manager import LogManager
 from fluxmq.protocol import codec
 from fluxmq.protocol.header import MalformedHeader, frame, parse_fixed, parse_request_header, response_header
 from fluxmq.replication.purgatory import DataWaiters
+from fluxmq.txn import producer_ids
 from fluxmq.util.clock import SystemClock
 
 log = logging.getLogger("fluxmq.server")
@@ -82,6 +83,7 @@ class Broker:
         self.handlers = load_all()
         self.conns: dict[int, Connection] = {}
         self.net = None
+        self.producer_ids = None
         self._events = ffi.new("fmq_event[]", POLL_BATCH)
         self._peer_buf = ffi.new("char[]", 64)
         self._stopping: asyncio.Event | None = None
@@ -101,6 +103,7 @@ class Broker:
             self.advertised_port = bound
         self.logs.startup(self.recovery_mode)
         self.logs.start()
+        self.producer_ids = producer_ids.for_logs(self.logs)
         loop = asyncio.get_running_loop()
         loop.add_reader(lib.fmq_net_fd(self.net), self._on_readable)
         self._stopping = asyncio.Event()

@@ -27,8 +27,13 @@ import re
 from fluxmq.config import validate_topic_configs
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
-from fluxmq.handlers.describe_configs import (RESOURCE_BROKER, RESOURCE_CLIENT_METRICS, RESOURCE_GROUP,
-                                              RESOURCE_TOPIC, RESOURCE_TYPE_NAMES)
+from fluxmq.handlers.describe_configs import (
+    RESOURCE_BROKER,
+    RESOURCE_CLIENT_METRICS,
+    RESOURCE_GROUP,
+    RESOURCE_TOPIC,
+    RESOURCE_TYPE_NAMES,
+)
 from fluxmq.log.manager import validate_topic_name
 
 API_KEY = 33

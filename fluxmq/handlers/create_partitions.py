@@ -22,7 +22,10 @@ import logging
 
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
-from fluxmq.handlers.create_topics import MAX_RECORDS_PER_USER_OP, check_replica_assignment
+from fluxmq.handlers.create_topics import (
+    MAX_RECORDS_PER_USER_OP,
+    check_replica_assignment,
+)
 
 API_KEY = 37
 REPLICATION_FACTOR = 1  # every partition of a single node

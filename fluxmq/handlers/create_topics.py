@@ -111,14 +111,9 @@ def _layout(broker, ct) -> tuple[int, int]:
 
 def _check_name(logs, name: str) -> None:
     validate_topic_name(name)
-    if "." in name or "_" in name:
-        unified = name.replace(".", "_")
-        for existing in logs.topics:
-            if existing != name and existing.replace(".", "_") == unified:
-                raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
-                                 f"Topic '{name}' collides with existing topic: {existing}")
     if name in logs.topics:
         raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+    logs.check_collision(name)
 
 
 def _configs(ct) -> dict[str, str]:

@@ -29,10 +29,20 @@ import logging
 from fluxmq.config import TOPIC_CONFIGS, render
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
-from fluxmq.handlers.alter_configs import (check_node_id, preprocess, reject_broker_change, reject_unsupported_type,
-                                           replace_topic_overrides, response_entry)
-from fluxmq.handlers.describe_configs import (RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_TOPIC,
-                                              RESOURCE_TYPE_NAMES)
+from fluxmq.handlers.alter_configs import (
+    check_node_id,
+    preprocess,
+    reject_broker_change,
+    reject_unsupported_type,
+    replace_topic_overrides,
+    response_entry,
+)
+from fluxmq.handlers.describe_configs import (
+    RESOURCE_BROKER,
+    RESOURCE_BROKER_LOGGER,
+    RESOURCE_TOPIC,
+    RESOURCE_TYPE_NAMES,
+)
 
 API_KEY = 44
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3

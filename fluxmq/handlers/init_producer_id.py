@@ -23,7 +23,6 @@ import logging
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
 from fluxmq.protocol.codec import to_ms
-from fluxmq.txn.producer_ids import producer_id_manager
 
 API_KEY = 22
 NO_PRODUCER_ID = -1
@@ -45,7 +44,7 @@ def handle(ctx, request):
     transactional_id = request.transactional_id
     if transactional_id is None:
         try:
-            return _response(ErrorCode.NONE, producer_id_manager(broker).generate(), 0)
+            return _response(ErrorCode.NONE, broker.producer_ids.generate(), 0)
         except KafkaError as e:
             return _response(e.code)
     if transactional_id == "":

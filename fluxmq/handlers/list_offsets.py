@@ -27,8 +27,11 @@ def _lookup(lg, timestamp: int) -> tuple[int, int]:
     if timestamp == LATEST_TIERED:
         return -1, -1
     if timestamp == MAX_TIMESTAMP:
-        ts, offset = lg.max_timestamp()
-        return (offset, ts) if offset >= 0 else (-1, -1)
+        # The record holding the largest timestamp (its first occurrence), as
+        # Kafka 4 answers, not the end of its batch.
+        ts, _offset = lg.max_timestamp()
+        found = lg.offset_for_timestamp(ts) if ts >= 0 else None
+        return (found[0], ts) if found else (-1, -1)
     if timestamp < 0:
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown special timestamp {timestamp}")
     found = lg.offset_for_timestamp(timestamp)

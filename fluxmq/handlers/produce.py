@@ -25,6 +25,7 @@ from fluxmq.log.log import AppendPlan
 from fluxmq.protocol.codec import ZERO_UUID
 
 API_KEY = 0
+ISR_SIZE = 1  # a single node is its own, whole ISR
 log = logging.getLogger("fluxmq.produce")
 
 
@@ -77,6 +78,12 @@ def handle(ctx, request):
             if lg is None:
                 failed = True
                 parts_out.append(_partition_response(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
+                continue
+            if acks == -1 and lg.config.min_insync_replicas > ISR_SIZE:
+                failed = True
+                parts_out.append(_partition_response(
+                    pd.index, ErrorCode.NOT_ENOUGH_REPLICAS,
+                    message=f"min.insync.replicas is {lg.config.min_insync_replicas} but the ISR has {ISR_SIZE}"))
                 continue
             if lg in planned:  # the same partition twice: write what is planned first
                 _write(broker, plans, results)

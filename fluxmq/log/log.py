@@ -40,6 +40,9 @@ class LogConfig:
     flush_messages: int = 2**63 - 1
     flush_ms: int = 2**63 - 1
     compact: bool = False
+    compression: int | None = None  # a codec to rewrite batches in; None keeps the producer's
+    compression_levels: dict = field(default_factory=dict)
+    min_insync_replicas: int = 1
 
 
 @dataclass
@@ -143,6 +146,8 @@ class Log:
         if n == 0:
             raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "produce request carried no record batch")
         cfg = self.config
+        if cfg.compression is not None:
+            buf, infos, n = self._recompress(buf, infos, n)
         batches = []
         pending_seq: dict[int, tuple[int, int]] = {}
         for i in range(n):
@@ -193,6 +198,18 @@ class Log:
                 native.set_log_append_time(buf, pos, now_ms)
         seg = self.active_segment
         return AppendPlan(self, seg, seg.size, buf, batches, first, next_offset - 1, append_time, new_segment)
+
+    def _recompress(self, buf: bytearray, infos, n: int):
+        """compression.type set on the topic: rewrite batches in its codec."""
+        from fluxmq.log.compression import recompress
+        cfg = self.config
+        batches = [bytes(buf[infos[i].position:infos[i].position + infos[i].size]) for i in range(n)]
+        try:
+            out = bytearray(b"".join(recompress(b, cfg.compression, cfg.compression_levels) for b in batches))
+        except Exception as e:  # a codec stream that does not decode
+            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"cannot recompress batch: {e}") from None
+        infos, n = native.scan_batches(out, verify_crc=False)
+        return out, infos, n
 
     def complete_append(self, plan: AppendPlan, now_ms: int) -> AppendResult:
         seg = plan.segment

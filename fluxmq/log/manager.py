@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from fluxmq import native
 from fluxmq.config import BrokerConfig, TOPIC_CONFIGS, validate_topic_configs
 from fluxmq.errors import ErrorCode, KafkaError
+from fluxmq.log.compression import CODECS
 from fluxmq.log.log import Log, LogConfig
 from fluxmq.log.segment import LogSegment
 
@@ -45,15 +46,15 @@ INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 def validate_topic_name(name: str) -> None:
     """Kafka's Topic.validate: the reason goes back to the client."""
     if not name:
-        raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, "Topic name is illegal, it can't be empty")
+        raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, "Topic name is invalid: the empty string is not allowed")
     if name in (".", ".."):
-        raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Topic name cannot be \"{name}\"")
+        raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Topic name is invalid: '{name}' is not allowed")
     if len(name) > MAX_TOPIC_NAME:
         raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
-                         f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME} characters")
+                         f"Topic name is invalid: '{name}' is longer than the max allowed length {MAX_TOPIC_NAME}")
     if not _LEGAL_TOPIC.match(name):
         raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
-                         f"Topic name \"{name}\" is illegal, it contains a character other than "
+                         f"Topic name is invalid: '{name}' contains one or more characters other than "
                          "ASCII alphanumerics, '.', '_' and '-'")
 
 
@@ -182,6 +183,11 @@ class LogManager:
             flush_messages=get("flush.messages"),
             flush_ms=get("flush.ms"),
             compact="compact" in str(get("cleanup.policy")),
+            compression=None if get("compression.type") == "producer" else
+            CODECS[str(get("compression.type"))],
+            compression_levels={"gzip": get("compression.gzip.level"), "lz4": get("compression.lz4.level"),
+                                "zstd": get("compression.zstd.level")},
+            min_insync_replicas=get("min.insync.replicas"),
         )
 
     def _open_log(self, topic: Topic, partition: int) -> Log:
@@ -241,6 +247,7 @@ class LogManager:
         validate_topic_name(name)
         if name in self.topics:
             raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+        self.check_collision(name)
         if partitions is None or partitions == -1:
             partitions = self.config["num.partitions"]
         if partitions <= 0:
@@ -258,6 +265,16 @@ class LogManager:
         log.info("created topic %s with %d partitions%s", name, partitions,
                  f" and configs {parsed}" if parsed else "")
         return topic
+
+    def check_collision(self, name: str) -> None:
+        """'.' and '_' map to the same metric names, so Kafka refuses topics
+        that differ only there."""
+        if "." in name or "_" in name:
+            unified = name.replace(".", "_")
+            for existing in self.topics:
+                if existing != name and existing.replace(".", "_") == unified:
+                    raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
+                                     f"Topic '{name}' collides with existing topic: {existing}")
 
     def delete_topic(self, name: str) -> Topic:
         topic = self.topics.get(name)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable
+from collections.abc import Callable
 
 from fluxmq.errors import ErrorCode, KafkaError
 
@@ -87,14 +87,10 @@ class ProducerIdManager:
         return pid
 
 
-def producer_id_manager(broker) -> ProducerIdManager:
-    """The broker's ProducerIdManager, created on first use."""
-    manager = getattr(broker, "producer_ids", None)
-    if manager is None:
-        logs = broker.logs
+def for_logs(logs) -> ProducerIdManager:
+    """The broker's ProducerIdManager; built after the logs are loaded, since
+    the fallback for an unreadable reservation file reads them."""
+    def highest_in_logs() -> int:
+        return 1 + max((pid for lg in logs.all_logs() for pid in lg.producer_state.producers), default=-1)
 
-        def highest_in_logs() -> int:
-            return 1 + max((pid for lg in logs.all_logs() for pid in lg.producer_state.producers), default=-1)
-
-        manager = broker.producer_ids = ProducerIdManager(logs.data_dir, floor=highest_in_logs)
-    return manager
+    return ProducerIdManager(logs.data_dir, floor=highest_in_logs)

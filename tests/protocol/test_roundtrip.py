@@ -1,0 +1,226 @@
+"""Every served (API, version) of the handler registry, over the raw
+protocol: a minimal valid request gets a response with the request's
+correlation id, the right response header (v1 with tagged fields for
+flexible versions, v0 for ApiVersions), and a body that kio decodes exactly,
+with no error anywhere in it. Then the version edges (DESIGN rules 1 and 2):
+ApiVersions v0-v4 and the v0 UNSUPPORTED_VERSION answer to anything newer,
+Produce v0-v2 answered with UNSUPPORTED_VERSION per partition, and a closed
+connection for other versions outside the advertised ranges.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+import uuid
+
+import pytest
+from kafka_wire import KafkaWire, record_batch, request_header
+from kio.serial import entity_reader
+
+from fluxmq.handlers import load_all
+from fluxmq.protocol import codec
+
+REGISTRY = load_all()
+SERVED = [(key, v) for key, h in sorted(REGISTRY.items()) for v in range(h.min_served, h.max_version + 1)]
+API_VERSIONS = 18
+PRODUCE = 0
+UNSUPPORTED_VERSION = 35
+
+
+@pytest.fixture(scope="module")
+def topic(broker):
+    """A topic with 2 partitions and one record, for the requests that name one."""
+    name = "rt-" + uuid.uuid4().hex[:10]
+    with KafkaWire.to(broker) as w:
+        r = w.call(19, 7, {"topics": [{"name": name, "num_partitions": 2, "replication_factor": 1}],
+                           "timeout": 5000})
+        assert r.topics[0].error_code == 0
+        w.call(0, 9, {"acks": -1, "timeout": 5000, "topic_data": [
+            {"name": name, "partition_data": [{"index": 0, "records": record_batch([b"hello"])}]}]})
+        return name, r.topics[0].topic_id
+
+
+def _fresh(base: str, version: int, what: str) -> str:
+    return f"{base}-{what}-v{version}-{uuid.uuid4().hex[:6]}"
+
+
+def minimal_request(w: KafkaWire, key: int, version: int, topic: tuple[str, uuid.UUID]) -> dict:
+    """A small valid request of this API; admin APIs act on topics of their own."""
+    name, topic_id = topic
+    if key == 0:  # Produce
+        return {"acks": 1, "timeout": 5000, "transactional_id": None, "topic_data": [
+            {"name": name, "topic_id": topic_id, "partition_data": [{"index": 1, "records": record_batch([b"v"])}]}]}
+    if key == 1:  # Fetch
+        return {"replica_id": -1, "max_wait": 0, "min_bytes": 0, "max_bytes": 1 << 20, "isolation_level": 0,
+                "session_id": 0, "session_epoch": -1, "rack_id": "", "topics": [
+                    {"topic": name, "topic_id": topic_id, "partitions": [
+                        {"partition": 0, "current_leader_epoch": -1, "fetch_offset": 0, "log_start_offset": -1,
+                         "partition_max_bytes": 1 << 20, "last_fetched_epoch": -1}]}]}
+    if key == 2:  # ListOffsets
+        return {"replica_id": -1, "isolation_level": 0, "topics": [
+            {"name": name, "partitions": [{"partition_index": 0, "current_leader_epoch": -1, "timestamp": -1}]}]}
+    if key == 3:  # Metadata
+        return {"topics": [{"name": name}], "allow_auto_topic_creation": False}
+    if key == API_VERSIONS:
+        return {"client_software_name": "fluxmq-tests", "client_software_version": "1.0"}
+    if key == 19:  # CreateTopics
+        return {"topics": [{"name": _fresh(name, version, "create"), "num_partitions": 1, "replication_factor": -1}],
+                "timeout": 5000}
+    if key == 20:  # DeleteTopics: a topic of its own
+        doomed = _fresh(name, version, "delete")
+        assert w.call(19, 7, {"topics": [{"name": doomed, "num_partitions": 1, "replication_factor": 1}],
+                              "timeout": 5000}).topics[0].error_code == 0
+        return {"topic_names": [doomed], "topics": [{"name": doomed}], "timeout": 5000}
+    if key == 37:  # CreatePartitions
+        grown = _fresh(name, version, "grow")
+        assert w.call(19, 7, {"topics": [{"name": grown, "num_partitions": 1, "replication_factor": 1}],
+                              "timeout": 5000}).topics[0].error_code == 0
+        return {"topics": [{"name": grown, "count": 2, "assignments": None}], "timeout": 5000}
+    if key == 32:  # DescribeConfigs
+        return {"resources": [{"resource_type": 2, "resource_name": name, "configuration_keys": None}]}
+    if key == 33:  # AlterConfigs
+        return {"resources": [{"resource_type": 2, "resource_name": name,
+                               "configs": [{"name": "retention.ms", "value": "604800000"}]}]}
+    if key == 44:  # IncrementalAlterConfigs
+        return {"resources": [{"resource_type": 2, "resource_name": name,
+                               "configs": [{"name": "retention.ms", "config_operation": 0, "value": "604800000"}]}]}
+    if key == 22:  # InitProducerId
+        return {"transactional_id": None, "transaction_timeout": 60000, "producer_id": -1, "producer_epoch": -1}
+    if key == 23:  # OffsetForLeaderEpoch
+        return {"replica_id": -1, "topics": [
+            {"topic": name, "partitions": [{"partition": 0, "current_leader_epoch": -1, "leader_epoch": 0}]}]}
+    if key == 60:  # DescribeCluster
+        return {}
+    raise AssertionError(f"no minimal request for API key {key}: add one when registering a handler")
+
+
+def error_codes(entity, path="") -> list[tuple[str, int]]:
+    """Every error code anywhere in a decoded response, with its path."""
+    out = []
+    for f in dataclasses.fields(entity):
+        v = getattr(entity, f.name)
+        if f.metadata.get("kafka_type") == "error_code":
+            out.append((path + f.name, int(v)))
+        elif dataclasses.is_dataclass(v):
+            out.extend(error_codes(v, f"{path}{f.name}."))
+        elif isinstance(v, tuple):
+            for i, x in enumerate(v):
+                if dataclasses.is_dataclass(x):
+                    out.extend(error_codes(x, f"{path}{f.name}[{i}]."))
+    return out
+
+
+@pytest.mark.parametrize("key,version", SERVED, ids=[f"{REGISTRY[k].name}-v{v}" for k, v in SERVED])
+def test_every_served_version_round_trips(broker, topic, key, version):
+    with KafkaWire.to(broker) as w:
+        body = minimal_request(w, key, version, topic)
+        cid = w.send(key, version, body, correlation_id=0x5EED0000 + key * 100 + version)
+        resp = w.receive(key, version, cid)  # checks the correlation id and exact decoding
+        assert type(resp).__name__.endswith("Response")
+        errors = [e for e in error_codes(resp) if e[1] != 0]
+        assert not errors, f"{REGISTRY[key].name} v{version}: {errors}"
+        # The connection stays usable: a second request on it is answered too.
+        again = w.call(API_VERSIONS, 0, {})
+        assert int(again.error_code) == 0
+
+
+def test_registry_matches_api_versions(broker):
+    with KafkaWire.to(broker) as w:
+        resp = w.call(API_VERSIONS, 4, minimal_request(w, API_VERSIONS, 4, ("x", None)))
+    advertised = {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys}
+    assert advertised == {k: (h.min_version, h.max_version) for k, h in REGISTRY.items()}
+
+
+# ------------------------------------------------------------ ApiVersions
+@pytest.mark.parametrize("version", [0, 1, 2, 3, 4])
+def test_api_versions_supported(broker, version):
+    with KafkaWire.to(broker) as w:
+        cid = w.send(API_VERSIONS, version, minimal_request(w, API_VERSIONS, version, ("x", None)))
+        frame = w.recv_frame()
+    assert struct.unpack_from(">i", frame, 0)[0] == cid
+    # Header v0 even for flexible v3+: the body (error code first) starts right after the correlation id.
+    assert struct.unpack_from(">h", frame, 4)[0] == 0
+    entity, size = entity_reader(codec.response_class(API_VERSIONS, version))(frame, 4)
+    assert 4 + size == len(frame)
+    keys = {k.api_key: (k.min_version, k.max_version) for k in entity.api_keys}
+    assert keys[API_VERSIONS] == (0, 4)
+    assert keys[PRODUCE][0] == 0  # DESIGN rule 2: Produce is advertised from v0
+
+
+@pytest.mark.parametrize("version", [5, 127])
+def test_api_versions_unsupported_version_gets_v0_error_body(broker, version):
+    with KafkaWire.to(broker) as w:
+        body = codec.encode_request(API_VERSIONS, 4, minimal_request(w, API_VERSIONS, 4, ("x", None)))
+        w.send_frame(request_header(API_VERSIONS, version, 4242, "fluxmq-tests", True) + body)
+        frame = w.recv_frame()
+        # v0 response: header v0 (no tagged fields), body error_code + api_keys only.
+        assert struct.unpack_from(">ih", frame, 0) == (4242, UNSUPPORTED_VERSION)
+        entity, size = entity_reader(codec.response_class(API_VERSIONS, 0))(frame, 4)
+        assert 4 + size == len(frame)
+        keys = {k.api_key: (k.min_version, k.max_version) for k in entity.api_keys}
+        assert keys == {k: (h.min_version, h.max_version) for k, h in REGISTRY.items()}
+        # The client may retry on the same connection with a version we know.
+        assert int(w.call(API_VERSIONS, 3, minimal_request(w, API_VERSIONS, 3, ("x", None))).error_code) == 0
+
+
+# ------------------------------------------------------------ Produce v0-v2
+def _legacy_produce(version: int, topics: list[tuple[str, list[int]]]) -> bytes:
+    """Produce v0-v2 body: acks int16 | timeout int32 | [topic string | [partition int32 | message_set bytes]]."""
+    out = struct.pack(">hii", 1, 5000, len(topics))
+    for name, partitions in topics:
+        raw = name.encode()
+        out += struct.pack(">h", len(raw)) + raw + struct.pack(">i", len(partitions))
+        for p in partitions:
+            message_set = b"\x00" * 8 + struct.pack(">i", 14) + b"\x00" * 14  # an opaque magic 0/1 message set
+            out += struct.pack(">ii", p, len(message_set)) + message_set
+    return out
+
+
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_produce_v0_v2_unsupported_version_per_partition(broker, topic, version):
+    name = topic[0]
+    asked = [(name, [0, 1]), (name + "-other", [3])]
+    with KafkaWire.to(broker) as w:
+        w.send_frame(request_header(PRODUCE, version, 777, "fluxmq-tests", False) + _legacy_produce(version, asked))
+        frame = w.recv_frame()
+        # Response v0-2: correlation id | [topic | [partition int32 | error int16 | base_offset int64
+        #                | log_append_time int64 (v2)]] | throttle_time int32 (v1+)
+        (cid, n_topics), pos = struct.unpack_from(">ii", frame, 0), 8
+        assert (cid, n_topics) == (777, 2)
+        for want_name, want_parts in asked:
+            (ln,) = struct.unpack_from(">h", frame, pos)
+            assert frame[pos + 2:pos + 2 + ln].decode() == want_name
+            pos += 2 + ln
+            (n_parts,) = struct.unpack_from(">i", frame, pos)
+            pos += 4
+            assert n_parts == len(want_parts)
+            for p in want_parts:
+                assert struct.unpack_from(">ihq", frame, pos) == (p, UNSUPPORTED_VERSION, -1)
+                pos += 14
+                if version >= 2:
+                    assert struct.unpack_from(">q", frame, pos) == (-1,)
+                    pos += 8
+        if version >= 1:
+            assert struct.unpack_from(">i", frame, pos) == (0,)
+            pos += 4
+        assert pos == len(frame)
+        assert int(w.call(API_VERSIONS, 0, {}).error_code) == 0  # connection still usable
+        # Nothing was written: partition 0 still holds only the fixture's record.
+        lo = w.call(2, 1, minimal_request(w, 2, 1, topic))
+        assert lo.topics[0].partitions[0].offset == 1
+
+
+# ------------------------------------------------- versions outside the range
+OUTSIDE = [(k, h.max_version + 1) for k, h in sorted(REGISTRY.items()) if k != API_VERSIONS] + \
+          [(k, h.min_version - 1) for k, h in sorted(REGISTRY.items()) if h.min_version > 0]
+
+
+@pytest.mark.parametrize("key,version", OUTSIDE, ids=[f"{REGISTRY[k].name}-v{v}" for k, v in OUTSIDE])
+def test_version_outside_the_range_closes_the_connection(broker, key, version):
+    h = REGISTRY[key]
+    with KafkaWire.to(broker, timeout=5.0) as w:
+        w.send_frame(request_header(key, version, 99, "fluxmq-tests", True) + b"\x00" * 16)
+        assert w.closed_by_peer(), f"{h.name} v{version} was not refused"
+    with KafkaWire.to(broker) as w:  # the broker is fine
+        assert int(w.call(API_VERSIONS, 0, {}).error_code) == 0
