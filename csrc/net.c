@@ -608,7 +608,8 @@ int fmq_net_poll(fmq_net *net, fmq_event *events, int max) {
         if (err && !c->closing && n < max) {
             close_conn(net, c);
             events[n++] = (fmq_event){.conn = tag, .kind = FMQ_EV_CLOSED,
-                                      .reason = err == ECONNRESET ? 0 : err};
+                                      .reason = err == ECONNRESET ? 0 : err,
+                                      .len = (int64_t)(c->rend - c->rstart)};
         } else if (!err && (evs[i].events & (EPOLLHUP | EPOLLERR)) && !c->closing && n < max) {
             close_conn(net, c);
             events[n++] = (fmq_event){.conn = tag, .kind = FMQ_EV_CLOSED, .reason = EPIPE};

@@ -27,6 +27,7 @@ from fluxmq.log.manager import LogManager
 from fluxmq.protocol import codec
 from fluxmq.protocol.header import MalformedHeader, frame, parse_fixed, parse_request_header, response_header
 from fluxmq.replication.purgatory import DataWaiters
+from fluxmq.group.runtime import GroupCoordinatorRuntime  # consumer groups
 from fluxmq.txn import producer_ids
 from fluxmq.util.clock import SystemClock
 
@@ -80,6 +81,7 @@ class Broker:
         self.logs = LogManager(config, data_dir, self.clock)
         self.recovery_mode = recovery_mode
         self.data_waiters = DataWaiters()
+        self.groups = GroupCoordinatorRuntime(self.logs, config, self.clock)  # consumer groups (fluxmq/group)
         self.handlers = load_all()
         self.conns: dict[int, Connection] = {}
         self.net = None
@@ -103,6 +105,7 @@ class Broker:
             self.advertised_port = bound
         self.logs.startup(self.recovery_mode)
         self.logs.start()
+        self.groups.start()  # consumer groups: replay __consumer_offsets, start timers
         self.producer_ids = producer_ids.for_logs(self.logs)
         loop = asyncio.get_running_loop()
         loop.add_reader(lib.fmq_net_fd(self.net), self._on_readable)
@@ -125,6 +128,7 @@ class Broker:
         loop = asyncio.get_running_loop()
         lib.fmq_net_stop_listening(self.net)
         self.data_waiters.wake_all()  # long-poll fetches answer now
+        self.groups.shutdown()  # consumer groups: parked joins/syncs answer NOT_COORDINATOR
         tasks = [t for c in self.conns.values() for t in c.tasks]
         if tasks:
             await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
@@ -148,11 +152,19 @@ class Broker:
                 elif kind == lib.FMQ_EV_ACCEPT:
                     self._on_accept(ev.conn)
                 elif kind == lib.FMQ_EV_CLOSED:
+                    if ev.len > 0:
+                        conn = self.conns.get(ev.conn)
+                        log.warning("connection from %s closed in the middle of a request: "
+                                    "%d bytes of an incomplete frame dropped", conn.peer if conn else "?", ev.len)
                     self._on_closed(ev.conn)
                 elif kind == lib.FMQ_EV_OVERSIZED:
                     conn = self.conns.get(ev.conn)
-                    log.warning("closed connection from %s: request size %d is above socket.request.max.bytes %d",
-                                conn.peer if conn else "?", ev.len, self.config["socket.request.max.bytes"])
+                    if ev.len < 0:
+                        log.warning("closed connection from %s: invalid (negative) request size %d",
+                                    conn.peer if conn else "?", ev.len)
+                    else:
+                        log.warning("closed connection from %s: request size %d is above socket.request.max.bytes %d",
+                                    conn.peer if conn else "?", ev.len, self.config["socket.request.max.bytes"])
                     self._on_closed(ev.conn)
             if n < POLL_BATCH:
                 break
@@ -192,6 +204,8 @@ class Broker:
         if version < handler.min_version or version > handler.max_version:
             if api_key == API_VERSIONS:
                 # KIP-511: answer in v0 so the client can pick a version we know.
+                log.info("ApiVersions v%d from %s is not supported (v%d-v%d): answered UNSUPPORTED_VERSION",
+                         version, conn.peer, handler.min_version, handler.max_version)
                 body = codec.encode_response(API_VERSIONS, 0, unsupported_version_body())
                 self._respond_now(conn, frame(response_header(api_key, correlation_id, False), body))
                 return

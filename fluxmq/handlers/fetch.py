@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import RawResponse, api
@@ -27,6 +28,7 @@ from fluxmq.protocol import fetch_response
 from fluxmq.protocol.codec import ZERO_UUID, to_ms
 
 API_KEY = 1
+log = logging.getLogger("fluxmq.fetch")
 FETCH_SESSION_ID_NOT_FOUND = 70
 READ_COMMITTED = 1
 NO_EPOCH = -1
@@ -80,6 +82,7 @@ def _read_all(ctx, request, read_committed):
                 if total and len(records) > limit:
                     records = b""
             except KafkaError as e:
+                log.info("fetch from %s: %s-%d: %s: %s", ctx.client_id, lg.topic, lg.partition, e.code.name, e)
                 parts.append(_partition(fp.partition, e.code, lg.high_watermark, lg.log_start_offset,
                                         read_committed=read_committed))
                 continue

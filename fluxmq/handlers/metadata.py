@@ -10,12 +10,15 @@ topic with an empty list, v1+ with null. Authorized operations are not
 computed (no ACLs yet): the field keeps Kafka's "not requested" value.
 """
 
+import logging
+
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
 from fluxmq.log.manager import INTERNAL_TOPICS, validate_topic_name
 from fluxmq.protocol.codec import ZERO_UUID
 
 API_KEY = 3
+log = logging.getLogger("fluxmq.metadata")
 AUTHORIZED_OPERATIONS_OMITTED = -2147483648
 
 
@@ -73,6 +76,8 @@ def handle(ctx, request):
                 validate_topic_name(name or "")
                 topics.append(topic_metadata(broker, maybe_auto_create(broker, name, allow_auto)))
             except KafkaError as e:
+                if e.code == ErrorCode.INVALID_TOPIC_EXCEPTION:
+                    log.info("metadata request from %s names an invalid topic %r: %s", ctx.client_id, name, e)
                 topics.append(_error_topic(name, None, e.code))
     return {
         "throttle_time": 0,

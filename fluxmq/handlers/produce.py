@@ -52,6 +52,7 @@ def handle(ctx, request):
     broker = ctx.broker
     acks = request.acks
     if acks not in (-1, 0, 1):
+        log.info("produce from %s rejected: acks=%d is not -1, 0 or 1 (INVALID_REQUIRED_ACKS)", ctx.client_id, acks)
         code = ErrorCode.INVALID_REQUIRED_ACKS
         responses = [{"name": getattr(td, "name", None), "topic_id": getattr(td, "topic_id", ZERO_UUID),
                       "partition_responses": [_partition_response(p.index, code) for p in td.partition_data]}
@@ -76,6 +77,8 @@ def handle(ctx, request):
         for pd in td.partition_data:
             lg = broker.logs.get_log(topic.name, pd.index)
             if lg is None:
+                log.info("produce from %s to %s-%d rejected: topic %s has no partition %d",
+                         ctx.client_id, topic.name, pd.index, topic.name, pd.index)
                 failed = True
                 parts_out.append(_partition_response(pd.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
                 continue

@@ -40,6 +40,7 @@ class LogConfig:
     flush_messages: int = 2**63 - 1
     flush_ms: int = 2**63 - 1
     compact: bool = False
+    delete: bool = True  # cleanup.policy has "delete": time/size retention applies (Kafka's LogConfig.delete)
     compression: int | None = None  # a codec to rewrite batches in; None keeps the producer's
     compression_levels: dict = field(default_factory=dict)
     min_insync_replicas: int = 1
@@ -142,9 +143,18 @@ class Log:
         try:
             infos, n = native.scan_batches(buf, verify_crc=True)
         except native.CorruptRecords as e:
-            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"record batch rejected: {e.reason}") from None
+            invalid = e.n_valid == 0 and e.reason in (native.SCAN_ERRORS[native.lib.FMQ_SCAN_TRUNCATED],
+                                                      native.SCAN_ERRORS[native.lib.FMQ_SCAN_BAD_MAGIC])
+            raise KafkaError(ErrorCode.INVALID_RECORD if invalid else ErrorCode.CORRUPT_MESSAGE,
+                             f"record batch rejected: {e.reason}") from None
         if n == 0:
-            raise KafkaError(ErrorCode.CORRUPT_MESSAGE, "produce request carried no record batch")
+            raise KafkaError(ErrorCode.INVALID_RECORD, "produce request carried no record batch")
+        if n > 1:
+            raise KafkaError(ErrorCode.INVALID_RECORD,
+                             "Produce requests are only allowed to contain exactly one record batch per partition")
+        if infos[0].base_offset != 0:
+            raise KafkaError(ErrorCode.INVALID_RECORD, f"The baseOffset of the record batch in the append to "
+                             f"{self.topic}-{self.partition} should be 0, but it is {infos[0].base_offset}")
         cfg = self.config
         if cfg.compression is not None:
             buf, infos, n = self._recompress(buf, infos, n)
@@ -345,6 +355,8 @@ class Log:
 
     def apply_retention(self, now_ms: int) -> int:
         cfg = self.config
+        if not cfg.delete:
+            return 0  # cleanup.policy=compact only (e.g. __consumer_offsets): no time/size retention
         doomed = []
         if cfg.retention_ms >= 0:
             doomed = [s for s in self.segments[:-1] if s.max_timestamp >= 0 and now_ms - s.max_timestamp > cfg.retention_ms]

@@ -154,6 +154,7 @@ def is_flexible(api_key: int, version: int) -> bool:
 def decode_request(api_key: int, version: int, buf, offset: int):
     """Decodes a request body starting at `offset`; returns the kio entity."""
     cls = request_class(api_key, version)
+    _bounds_check_entity(cls, buf, offset, len(buf))
     entity, _size = _reader(cls)(buf, offset)
     return entity
 
@@ -180,3 +181,102 @@ def to_ms(value) -> int:
     if isinstance(value, datetime.datetime):
         return (value - _EPOCH) // datetime.timedelta(milliseconds=1)
     return int(value)
+
+
+# ---- bounds check: refuse impossible length prefixes before kio allocates
+# for them (kio sizes arrays from the prefix up front; a 5-byte body claiming
+# 2^32 entries would abort the process). Walks the schema once per request.
+
+_FIXED = {"int8": 1, "bool": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "timedelta_i32": 4,
+          "int64": 8, "timedelta_i64": 8, "datetime_i64": 8, "float64": 8, "uuid": 16, "error_code": 2}
+_VAR = {"string", "bytes", "records"}
+
+
+class Malformed(ValueError):
+    pass
+
+
+def _uvarint(buf, pos, end):
+    value = shift = 0
+    while True:
+        if pos >= end or shift > 28:
+            raise Malformed("bad varint")
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, pos
+        shift += 7
+
+
+@lru_cache(maxsize=None)
+def _bounds_plan(cls):
+    out = []
+    for f in dataclasses.fields(cls):
+        if "tag" in f.metadata:
+            continue  # lives in the tagged-field section, skipped by size
+        nested, is_array = _inner_entity(f.type)
+        nullable_struct = nested is not None and not is_array and _is_optional(f.type)
+        out.append((f.name, f.metadata.get("kafka_type"), nested, is_array, nullable_struct))
+    return tuple(out)
+
+
+def _is_optional(tp) -> bool:
+    return typing.get_origin(tp) in (UnionType, typing.Union) and NoneType in typing.get_args(tp)
+
+
+def _length(buf, pos, end, flexible, wide):
+    """(count or -1 for null, pos) of a string/bytes/array prefix."""
+    if flexible:
+        n, pos = _uvarint(buf, pos, end)
+        n -= 1
+    else:
+        size = 4 if wide else 2
+        if pos + size > end:
+            raise Malformed("length prefix runs past the frame")
+        n = int.from_bytes(buf[pos:pos + size], "big", signed=True)
+        pos += size
+    if n > end - pos:
+        raise Malformed(f"length {n} exceeds the {end - pos} bytes left")
+    return n, pos
+
+
+def _value(buf, pos, end, kafka_type, flexible):
+    if kafka_type in _FIXED:
+        pos += _FIXED[kafka_type]
+        if pos > end:
+            raise Malformed("field runs past the frame")
+        return pos
+    if kafka_type in _VAR:
+        n, pos = _length(buf, pos, end, flexible, wide=kafka_type != "string")
+        return pos + max(n, 0)
+    raise Malformed(f"unknown type {kafka_type}")
+
+
+def _bounds_check_entity(cls, buf, pos, end):
+    flexible = cls.__flexible__
+    for _name, kafka_type, nested, is_array, nullable_struct in _bounds_plan(cls):
+        if nullable_struct:  # int8 marker: -1 null, 1 present
+            if pos >= end:
+                raise Malformed("struct marker runs past the frame")
+            marker = buf[pos]
+            pos += 1
+            if marker == 0xFF:
+                continue
+        if is_array:
+            n, pos = _length(buf, pos, end, flexible, wide=True)
+            for _ in range(max(n, 0)):
+                pos = _bounds_check_entity(nested, buf, pos, end) if nested else _value(buf, pos, end, kafka_type, flexible)
+        elif nested is not None:
+            pos = _bounds_check_entity(nested, buf, pos, end)
+        else:
+            pos = _value(buf, pos, end, kafka_type, flexible)
+    if flexible:
+        count, pos = _uvarint(buf, pos, end)
+        for _ in range(count):
+            _tag, pos = _uvarint(buf, pos, end)
+            size, pos = _uvarint(buf, pos, end)
+            pos += size
+            if pos > end:
+                raise Malformed("tagged field runs past the frame")
+    return pos
