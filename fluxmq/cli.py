@@ -39,7 +39,8 @@ def main():
               help="A Kafka-style server.properties.")
 @click.option("--override", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Set a config with Kafka's key name; repeatable.")
-@click.option("--enable-consumer-groups", is_flag=True, hidden=True)
+@click.option("--enable-consumer-groups", is_flag=True, hidden=True,
+              help="Accepted and ignored: consumer groups are always on (kept for older command lines).")
 @click.option("--enable-tls", is_flag=True, help="(not available yet)")
 @click.option("--tls-cert", default=None, help="(not available yet)")
 @click.option("--tls-key", default=None, help="(not available yet)")
@@ -55,9 +56,8 @@ def serve(host, port, log_level, broker_id, data_dir, recovery_mode, config_file
     if given:
         raise click.UsageError(f"{', '.join(given)}: not available in this version of FluxMQ yet "
                                "(see docs/skipped_features.md); the broker did not start")
-    if enable_consumer_groups:
-        raise click.UsageError("--enable-consumer-groups: consumer groups are not available in this "
-                               "version of FluxMQ yet (see docs/skipped_features.md)")
+    # --enable-consumer-groups: accepted for older FluxMQ command lines and
+    # ignored; consumer groups are always on.
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from fluxmq.config import BrokerConfig

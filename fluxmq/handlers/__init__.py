@@ -50,6 +50,10 @@ MODULES = (
     "create_topics", "delete_topics", "create_partitions", "describe_configs",
     "alter_configs", "incremental_alter_configs", "describe_cluster",
     "init_producer_id", "offset_for_leader_epoch",
+    # consumer groups (fluxmq/group)
+    "find_coordinator", "join_group", "sync_group", "heartbeat", "leave_group", "offset_commit",
+    "offset_fetch", "describe_groups", "list_groups", "delete_groups", "offset_delete",
+    "consumer_group_heartbeat", "consumer_group_describe",  # KIP-848
 )
 
 

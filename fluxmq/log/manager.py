@@ -183,6 +183,7 @@ class LogManager:
             flush_messages=get("flush.messages"),
             flush_ms=get("flush.ms"),
             compact="compact" in str(get("cleanup.policy")),
+            delete="delete" in str(get("cleanup.policy")),
             compression=None if get("compression.type") == "producer" else
             CODECS[str(get("compression.type"))],
             compression_levels={"gzip": get("compression.gzip.level"), "lz4": get("compression.lz4.level"),

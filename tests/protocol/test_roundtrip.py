@@ -90,9 +90,104 @@ def minimal_request(w: KafkaWire, key: int, version: int, topic: tuple[str, uuid
     if key == 23:  # OffsetForLeaderEpoch
         return {"replica_id": -1, "topics": [
             {"topic": name, "partitions": [{"partition": 0, "current_leader_epoch": -1, "leader_epoch": 0}]}]}
+    if key in (68, 69):  # ConsumerGroupHeartbeat: a join; ConsumerGroupDescribe: a group one joined
+        join = {"group_id": _fresh(name, version, "cg"), "member_id": uuid.uuid4().hex, "member_epoch": 0,
+                "rebalance_timeout": 30000, "subscribed_topic_names": [name], "topic_partitions": []}
+        if key == 68:
+            return join
+        assert w.call(68, 1, join).error_code == 0
+        return {"group_ids": [join["group_id"]], "include_authorized_operations": False}
+    if key in GROUP_APIS:
+        return group_request(w, key, version, name)
     if key == 60:  # DescribeCluster
         return {}
     raise AssertionError(f"no minimal request for API key {key}: add one when registering a handler")
+
+
+# ------------------------------------------------------------ classic groups
+GROUP_APIS = {8, 9, 10, 11, 12, 13, 14, 15, 16, 42, 47}
+_STABLE: dict = {}  # topic -> (group id, generation, follower id): one group shared by the group requests
+
+
+def _subscription(topic: str) -> bytes:
+    """ConsumerProtocolSubscription v0: version, topics, user data (null)."""
+    return struct.pack(">hih", 0, 1, len(topic)) + topic.encode() + struct.pack(">i", -1)
+
+
+def _join_body(group: str, topic: str, member_id: str = "") -> dict:
+    return {"group_id": group, "session_timeout": 300000, "rebalance_timeout": 300000, "member_id": member_id,
+            "group_instance_id": None, "protocol_type": "consumer", "reason": None,
+            "protocols": [{"name": "range", "metadata": _subscription(topic)}]}
+
+
+def _stable_group(w: KafkaWire, topic: str) -> tuple[str, int, str]:
+    """A Stable classic group with a leader and a follower (long sessions):
+    the follower's JoinGroup, SyncGroup and Heartbeat are then answered at
+    once with no error, at every version."""
+    if topic not in _STABLE:
+        group = f"{topic}-stable-{uuid.uuid4().hex[:6]}"
+        host, port = w.sock.getpeername()[:2]
+        ws = [KafkaWire(host, port, timeout=30.0) for _ in range(2)]  # two members, joining together
+        try:
+            cids = [m.send(11, 3, _join_body(group, topic)) for m in ws]  # v3: no MEMBER_ID_REQUIRED
+            joins = [m.receive(11, 3, cid) for m, cid in zip(ws, cids)]
+            assert all(j.error_code == 0 for j in joins), joins
+            leader = joins[0].leader
+            follower = next(j.member_id for j in joins if j.member_id != leader)
+            generation = joins[0].generation_id
+            lead_w = ws[0] if joins[0].member_id == leader else ws[1]
+            assert lead_w.call(14, 3, {"group_id": group, "generation_id": generation, "member_id": leader,
+                                       "group_instance_id": None, "assignments": [
+                                           {"member_id": leader, "assignment": b"L"},
+                                           {"member_id": follower, "assignment": b"F"}]}).error_code == 0
+        finally:
+            for m in ws:
+                m.close()
+        _STABLE[topic] = (group, generation, follower)
+    return _STABLE[topic]
+
+
+def group_request(w: KafkaWire, key: int, version: int, topic: str) -> dict:
+    if key == 10:  # FindCoordinator
+        return {"key": "g", "key_type": 0, "coordinator_keys": ["g", "h"]}
+    if key == 8:  # OffsetCommit: a simple group (generation -1)
+        return {"group_id": _fresh(topic, version, "commit"), "generation_id_or_member_epoch": -1, "member_id": "",
+                "group_instance_id": None, "retention_time": -1, "topics": [{"name": topic, "partitions": [
+                    {"partition_index": 0, "committed_offset": 1, "committed_leader_epoch": -1,
+                     "committed_metadata": "m"}]}]}
+    if key == 9:  # OffsetFetch
+        topics = [{"name": topic, "partition_indexes": [0, 1]}]
+        if version >= 8:
+            return {"groups": [{"group_id": "a", "member_id": None, "member_epoch": -1, "topics": topics},
+                               {"group_id": "b", "member_id": None, "member_epoch": -1, "topics": None}],
+                    "require_stable": True}
+        return {"group_id": "a", "topics": topics, "require_stable": True}
+    if key in (42, 47):  # DeleteGroups / OffsetDelete: a simple group of their own
+        group = _fresh(topic, version, "del")
+        commit = group_request(w, 8, 9, topic)
+        commit["group_id"] = group
+        assert w.call(8, 9, commit).topics[0].partitions[0].error_code == 0
+        if key == 42:
+            return {"groups_names": [group]}
+        return {"group_id": group, "topics": [{"name": topic, "partitions": [{"partition_index": 0}]}]}
+    if key == 13:  # LeaveGroup: a pending member (JoinGroup v4+ handed out an id)
+        group = _fresh(topic, version, "leave")
+        pending = w.call(11, 4, _join_body(group, topic)).member_id
+        return {"group_id": group, "member_id": pending,
+                "members": [{"member_id": pending, "group_instance_id": None, "reason": "done"}]}
+    if key == 16:  # ListGroups
+        return {"states_filter": ["Stable", "empty"], "types_filter": ["classic"]}
+    group, generation, follower = _stable_group(w, topic)
+    if key == 11:  # JoinGroup: the follower rejoins with the same metadata, answered at once
+        return _join_body(group, topic, follower)
+    if key == 14:  # SyncGroup
+        return {"group_id": group, "generation_id": generation, "member_id": follower, "group_instance_id": None,
+                "protocol_type": "consumer", "protocol_name": "range", "assignments": []}
+    if key == 12:  # Heartbeat
+        return {"group_id": group, "generation_id": generation, "member_id": follower, "group_instance_id": None}
+    if key == 15:  # DescribeGroups
+        return {"groups": [group], "include_authorized_operations": False}
+    raise AssertionError(key)
 
 
 def error_codes(entity, path="") -> list[tuple[str, int]]:

@@ -1,0 +1,229 @@
+"""The coordinator runtime: the asyncio side of the group coordinator.
+
+For each operation: run the coordinator method (no I/O), append its records
+to __consumer_offsets (one batch per coordinator partition, written
+synchronously), replay them, then answer once the group-committed fdatasync
+has them - or at once when there is nothing to write. A parked JoinGroup or
+SyncGroup is answered when its Pending completes. Timers fire from a task
+that calls poll_timers every 100 ms.
+
+Write failures map to what Kafka's coordinator answers
+(CoordinatorOperationExceptionHelper / appendGroupMetadataErrorToResponseError):
+UNKNOWN_TOPIC_OR_PARTITION, NOT_ENOUGH_REPLICAS, REQUEST_TIMED_OUT ->
+COORDINATOR_NOT_AVAILABLE; NOT_LEADER_OR_FOLLOWER, KAFKA_STORAGE_ERROR (and
+I/O errors) -> NOT_COORDINATOR; MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE,
+INVALID_FETCH_SIZE -> UNKNOWN_SERVER_ERROR; anything else as is.
+
+The internal topic is created on first use with offsets.topic.num.partitions
+partitions, cleanup.policy=compact, compression.type=producer and
+segment.bytes=offsets.topic.segment.bytes, as Kafka creates it. This node is
+the only replica (offsets.topic.replication.factor does not apply).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+
+from fluxmq.errors import ErrorCode, KafkaError
+from fluxmq.group import records as rec
+from fluxmq.group.base import CoordinatorResult, Pending
+from fluxmq.group.coordinator import GROUP_METADATA_TOPIC, GroupCoordinator
+from fluxmq.log.batch_builder import build_batch
+
+log = logging.getLogger("fluxmq.group")
+
+TIMER_TICK_S = 0.1
+
+_APPEND_ERRORS = {
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.NOT_ENOUGH_REPLICAS: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.REQUEST_TIMED_OUT: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.NOT_LEADER_OR_FOLLOWER: ErrorCode.NOT_COORDINATOR,
+    ErrorCode.KAFKA_STORAGE_ERROR: ErrorCode.NOT_COORDINATOR,
+    ErrorCode.MESSAGE_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+    ErrorCode.RECORD_LIST_TOO_LARGE: ErrorCode.UNKNOWN_SERVER_ERROR,
+    ErrorCode.INVALID_FETCH_SIZE: ErrorCode.UNKNOWN_SERVER_ERROR,
+}
+
+
+def append_error(code: ErrorCode) -> ErrorCode:
+    return _APPEND_ERRORS.get(code, code)
+
+
+def then(value, fn):
+    """fn(response), now or once an awaitable response is ready (handlers
+    shape coordinator responses for the negotiated version with it)."""
+    if inspect.isawaitable(value):
+        async def chained():
+            return fn(await value)
+        return chained()
+    return fn(value)
+
+
+class GroupCoordinatorRuntime:
+    def __init__(self, logs, config, clock):
+        self.logs = logs
+        self.config = config
+        self.clock = clock
+        self.coordinator = GroupCoordinator(logs, config, clock)
+        self._timer_task: asyncio.Task | None = None
+
+    # ---------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Replays __consumer_offsets (if it exists) and starts the timers."""
+        n = self.coordinator.load()
+        if n:
+            log.info("group coordinator loaded %d records: %d groups", n, len(self.coordinator.groups))
+        self._timer_task = asyncio.get_running_loop().create_task(self._timer_loop())
+
+    def shutdown(self) -> None:
+        """Parked joins and syncs answer NOT_COORDINATOR; timers stop."""
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            self._timer_task = None
+        self.coordinator.on_unloaded()
+
+    def ensure_topic(self) -> ErrorCode | None:
+        """Creates __consumer_offsets on first use; the error to answer if that fails."""
+        if GROUP_METADATA_TOPIC in self.logs.topics:
+            return None
+        try:
+            self.logs.ensure_internal_topic(GROUP_METADATA_TOPIC, self.config["offsets.topic.num.partitions"], {
+                "cleanup.policy": "compact", "compression.type": "producer",
+                "segment.bytes": str(self.config["offsets.topic.segment.bytes"])})
+        except (KafkaError, OSError) as e:
+            log.error("cannot create %s: %s", GROUP_METADATA_TOPIC, e)
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        return None
+
+    # --------------------------------------------------------- operations
+    def run(self, method: str, *args, **kwargs):
+        """Runs a coordinator operation; returns its response, or an
+        awaitable of it when it waits for fdatasync or a rebalance."""
+        result = getattr(self.coordinator, method)(*args, **kwargs)
+        if not isinstance(result, CoordinatorResult):
+            return result  # reads answer directly
+        return self.apply(result)
+
+    def apply(self, result: CoordinatorResult):
+        if not result.records:
+            if result.on_append is not None:
+                result.on_append(None)
+            self._drain_deferred()
+            return self._respond(result.response)
+        error = self._append(result)
+        if error is not None:
+            if result.on_append is not None:
+                result.on_append(error)
+            self._drain_deferred()
+            response = result.error_response(error) if result.error_response else result.response
+            return self._respond(response)
+        # Durable after the next fdatasync. The callback runs whatever happens
+        # to the requesting connection; the handler awaits its own future.
+        done = asyncio.get_running_loop().create_future()
+        self.logs.sync().add_done_callback(lambda f: self._on_synced(result, f, done))
+        self._drain_deferred()
+        return self._await_synced(done)
+
+    def _on_synced(self, result: CoordinatorResult, sync_future: asyncio.Future, done: asyncio.Future) -> None:
+        error = None
+        if sync_future.cancelled():
+            error = ErrorCode.NOT_COORDINATOR
+        elif sync_future.exception() is not None:
+            exc = sync_future.exception()
+            error = append_error(exc.code if isinstance(exc, KafkaError) else ErrorCode.KAFKA_STORAGE_ERROR)
+        response = result.response
+        try:
+            if result.on_append is not None:
+                result.on_append(error)
+            self._drain_deferred()
+            if error is not None and result.error_response is not None:
+                response = result.error_response(error)
+        except Exception as e:  # never leave the request hanging
+            log.exception("group coordinator: completing a write failed")
+            if not done.done():
+                done.set_exception(e)
+            return
+        if not done.done():
+            done.set_result(response)
+
+    async def _await_synced(self, done: asyncio.Future):
+        return await self._wait(await done)
+
+    def _respond(self, response):
+        if isinstance(response, Pending):
+            if response.done:
+                return response.value
+            return self._wait(response)
+        return response
+
+    @staticmethod
+    async def _wait(response):
+        if not isinstance(response, Pending):
+            return response
+        if response.done:
+            return response.value
+        fut = asyncio.get_running_loop().create_future()
+        response.add_callback(lambda value: fut.done() or fut.set_result(value))
+        return await fut
+
+    def _drain_deferred(self) -> None:
+        for _ in range(100):  # callbacks may defer more work; bounded
+            pending = self.coordinator.take_deferred()
+            if not pending:
+                return
+            for result in pending:
+                self._apply_background(result)
+
+    def _apply_background(self, result: CoordinatorResult) -> None:
+        """A result nobody waits for (timers, callbacks): its write and its
+        on_append callback run; the response awaitable is dropped."""
+        out = self.apply(result)
+        if asyncio.iscoroutine(out):
+            out.close()
+
+    # ------------------------------------------------------------- writes
+    def _append(self, result: CoordinatorResult) -> ErrorCode | None:
+        """Writes the records, one batch per coordinator partition, and
+        replays those written when the result asks for it."""
+        error = self.ensure_topic()
+        if error is not None:
+            return error
+        by_partition: dict[int, list] = {}
+        for record in result.records:
+            record = self.coordinator.as_record(record)
+            by_partition.setdefault(self.coordinator.partition_for(record.group_id), []).append(record)
+        now = self.clock.milliseconds()
+        for partition, records in by_partition.items():
+            lg = self.logs.get_log(GROUP_METADATA_TOPIC, partition)
+            if lg is None:
+                return ErrorCode.COORDINATOR_NOT_AVAILABLE
+            try:
+                batch = build_batch([rec.encode(r) for r in records], now)
+                base = self.logs.append_internal(lg, batch)
+            except KafkaError as e:
+                log.error("%s-%d: coordinator append of %d records failed: %s: %s", GROUP_METADATA_TOPIC,
+                          partition, len(records), e.code.name, e)
+                return append_error(e.code)
+            except OSError as e:
+                log.error("%s-%d: coordinator append failed: %s", GROUP_METADATA_TOPIC, partition, e)
+                return ErrorCode.NOT_COORDINATOR
+            except rec.RecordFormatError as e:
+                log.error("cannot encode coordinator records: %s", e)
+                return ErrorCode.UNKNOWN_SERVER_ERROR
+            if result.replay:
+                for i, record in enumerate(records):
+                    self.coordinator.replay(record, base + i)
+        return None
+
+    # ------------------------------------------------------------- timers
+    async def _timer_loop(self) -> None:
+        while True:
+            await asyncio.sleep(TIMER_TICK_S)
+            try:
+                for result in self.coordinator.poll_timers(self.clock.milliseconds()):
+                    self._apply_background(result)
+            except Exception:
+                log.exception("group coordinator timers failed")

@@ -1,0 +1,69 @@
+"""OffsetCommit (key 8), v2-v9 (v0-v1 were removed in Kafka 4, KIP-896).
+
+- Topics or partitions this broker does not have get
+  UNKNOWN_TOPIC_OR_PARTITION (KafkaApis checks the metadata before the
+  coordinator); the rest go to the coordinator.
+- Classic groups check member id, group.instance.id (v7+) and generation:
+  UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, ILLEGAL_GENERATION,
+  REBALANCE_IN_PROGRESS while the group waits for its assignment. Generation
+  -1 with no member id commits into an Empty group or creates a simple group
+  (admin client, assign() consumers). KIP-848 groups check the member epoch
+  (v9 semantics: STALE_MEMBER_EPOCH). A generation for an unknown group is
+  ILLEGAL_GENERATION before v9, GROUP_ID_NOT_FOUND from v9.
+- Group-level errors are set on every partition, as Kafka answers.
+- Metadata is stored and returned as sent (null as ""); above
+  offset.metadata.max.bytes the partition gets OFFSET_METADATA_TOO_LARGE.
+- v2-v4 retention_time (other than -1) sets an explicit expire timestamp.
+- An empty group id is accepted, as Kafka does for OffsetCommit (only
+  JoinGroup/SyncGroup/Heartbeat/LeaveGroup refuse it).
+- Answered once the commit records are durable (fdatasync).
+"""
+
+from fluxmq.errors import ErrorCode
+from fluxmq.handlers import api
+from fluxmq.group.runtime import then
+from fluxmq.protocol.codec import to_ms
+
+API_KEY = 8
+
+
+@api(API_KEY, "OffsetCommit", 2, 9)
+def handle(ctx, request):
+    logs = ctx.broker.logs
+    version = ctx.api_version
+    valid = []
+    errors = {}  # (topic, partition) -> error code decided here
+    for t in request.topics:
+        topic = logs.topics.get(t.name)
+        parts = []
+        for p in t.partitions:
+            if topic is None or not 0 <= p.partition_index < topic.partitions:
+                errors[(t.name, p.partition_index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                continue
+            parts.append((p.partition_index, p.committed_offset, getattr(p, "committed_leader_epoch", -1),
+                          p.committed_metadata))
+        if parts:
+            valid.append((t.name, parts))
+    retention = to_ms(request.retention_time) if version <= 4 else -1
+    if valid:
+        result = ctx.broker.groups.run(
+            "commit_offsets", group_id=request.group_id, generation_id=request.generation_id_or_member_epoch,
+            member_id=request.member_id, group_instance_id=getattr(request, "group_instance_id", None),
+            topics=valid, api_version=version, retention_time_ms=retention)
+    else:
+        result = {"topics": []}
+    return then(result, lambda r: _merge(request, r, errors))
+
+
+def _merge(request, response: dict, errors: dict) -> dict:
+    """The response in request order: local errors plus the coordinator's answers."""
+    coordinator = {(t["name"], p["partition_index"]): p["error_code"]
+                   for t in response["topics"] for p in t["partitions"]}
+    topics = []
+    for t in request.topics:
+        topics.append({"name": t.name, "partitions": [
+            {"partition_index": p.partition_index,
+             "error_code": errors.get((t.name, p.partition_index),
+                                      coordinator.get((t.name, p.partition_index), ErrorCode.NONE))}
+            for p in t.partitions]})
+    return {"throttle_time": 0, "topics": topics}

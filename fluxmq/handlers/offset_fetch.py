@@ -1,0 +1,52 @@
+"""OffsetFetch (key 9), v1-v9 (v0, offsets in ZooKeeper, was removed in Kafka 4).
+
+- v1-v7 ask for one group; v8+ (KIP-709) for several, each answered on its
+  own. Topics null (v2+) means every committed offset of the group.
+- An unknown group, or a partition without a committed offset, answers
+  offset -1, leader epoch -1, metadata "" and no error, as Kafka does.
+- v5+ return the committed leader epoch (KIP-320).
+- v7+ require_stable: with no transactions yet no offset is ever pending,
+  so UNSTABLE_OFFSET_COMMIT never happens.
+- v9 member_id / member_epoch are checked for KIP-848 groups
+  (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID); classic groups ignore them.
+- A group-level error goes in error_code (v2+); v1 has no group error field,
+  so it is set on every requested partition.
+"""
+
+from fluxmq.errors import ErrorCode
+from fluxmq.handlers import api
+
+API_KEY = 9
+
+
+def _topics(req_topics, version):
+    if req_topics is None:
+        return None
+    return [(t.name, list(t.partition_indexes)) for t in req_topics]
+
+
+def fetch_group(ctx, group_id, topics, require_stable, member_id=None, member_epoch=-1) -> dict:
+    return ctx.broker.groups.run("fetch_offsets", group_id=group_id, topics=topics, require_stable=require_stable,
+                                 member_id=member_id, member_epoch=member_epoch)
+
+
+@api(API_KEY, "OffsetFetch", 1, 9)
+def handle(ctx, request):
+    version = ctx.api_version
+    require_stable = getattr(request, "require_stable", False)
+    if version >= 8:
+        groups = [fetch_group(ctx, g.group_id, _topics(g.topics, version), require_stable,
+                              getattr(g, "member_id", None), getattr(g, "member_epoch", -1))
+                  for g in request.groups]
+        return {"throttle_time": 0, "groups": groups}
+    topics = _topics(request.topics, version)
+    group = fetch_group(ctx, request.group_id, topics, require_stable)
+    code = group["error_code"]
+    out_topics = group["topics"]
+    if code != ErrorCode.NONE:
+        # Kafka answers the requested partitions with offset -1 and, below v2, the error on each.
+        out_topics = [{"name": name, "partitions": [
+            {"partition_index": p, "committed_offset": -1, "committed_leader_epoch": -1, "metadata": "",
+             "error_code": code if version < 2 else ErrorCode.NONE} for p in parts]}
+            for name, parts in topics or ()]
+    return {"throttle_time": 0, "error_code": code, "topics": out_topics}
