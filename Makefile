@@ -4,7 +4,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PIP_FLAGS ?= --quiet --disable-pip-version-check --root-user-action=ignore
 
-.PHONY: install install-test serve test native java-deps apt-deps clean
+.PHONY: install install-test serve test native java-deps apt-deps clean bench bench-deps bench-quick bench-readme
 
 install:
 	$(PIP) install $(PIP_FLAGS) -e .
@@ -31,5 +31,20 @@ java-deps:
 test: install-test apt-deps java-deps
 	$(PYTHON) -m pytest -q -ra tests
 
+bench-deps: install
+	$(PIP) install $(PIP_FLAGS) -r benchmarks/requirements.txt
+	mvn -q -B -f benchmarks/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=target/lib
+
+# FluxMQ beside Apache Kafka 4.1.1 on this machine (benchmarks/README.md); BENCH_ARGS="--repeats 2" etc.
+bench: bench-deps
+	$(PYTHON) benchmarks/run.py $(BENCH_ARGS)
+
+bench-quick: bench-deps
+	$(PYTHON) benchmarks/run.py --quick
+
+# Rewrites the README's Performance section from benchmarks/results/latest.md.
+bench-readme:
+	$(PYTHON) benchmarks/update_readme.py
+
 clean:
-	rm -rf build dist *.egg-info fluxmq/_native.* tests/java/target
+	rm -rf build dist *.egg-info fluxmq/_native.* tests/java/target benchmarks/kafka/target benchmarks/results/tmp
