@@ -15,7 +15,7 @@ import logging
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
 from fluxmq.log.manager import INTERNAL_TOPICS, validate_topic_name
-from fluxmq.protocol.codec import ZERO_UUID
+from fluxmq.protocol.codec import ZERO_UUID, encode_response
 
 API_KEY = 3
 log = logging.getLogger("fluxmq.metadata")
@@ -54,8 +54,48 @@ def maybe_auto_create(broker, name: str, allowed: bool):
     return logs.create_topic(name, broker.config["num.partitions"])
 
 
+class _ResponseCache:
+    """Encoded responses by (version, request) for the current topic state:
+    clients ask the same question often, and a 1,000-partition answer costs
+    milliseconds to encode. Emptied whenever the topic metadata changes."""
+
+    MAX_ENTRIES = 512
+
+    def __init__(self):
+        self.epoch = -1
+        self.entries: dict = {}
+
+    def get(self, epoch: int, key):
+        if epoch != self.epoch:
+            self.epoch, self.entries = epoch, {}
+        return self.entries.get(key)
+
+    def put(self, epoch: int, key, body: bytes) -> None:
+        if epoch != self.epoch:
+            self.epoch, self.entries = epoch, {}
+        if len(self.entries) < self.MAX_ENTRIES:
+            self.entries[key] = body
+
+
+_cache = _ResponseCache()
+
+
 @api(API_KEY, "Metadata", 0, 13)
 def handle(ctx, request):
+    logs = ctx.broker.logs
+    topics = request.topics
+    key = (ctx.api_version, ctx.broker.advertised_port,
+           None if topics is None else tuple((t.name, getattr(t, "topic_id", None)) for t in topics),
+           request.allow_auto_topic_creation if ctx.api_version >= 4 else True)
+    cached = _cache.get(logs.metadata_epoch, key)
+    if cached is not None:
+        return cached
+    body = encode_response(API_KEY, ctx.api_version, _describe(ctx, request))
+    _cache.put(logs.metadata_epoch, key, body)  # after any auto-creation
+    return body
+
+
+def _describe(ctx, request) -> dict:
     broker = ctx.broker
     version = ctx.api_version
     allow_auto = request.allow_auto_topic_creation if version >= 4 else True
