@@ -156,6 +156,8 @@ class Log:
             raise KafkaError(ErrorCode.INVALID_RECORD, f"The baseOffset of the record batch in the append to "
                              f"{self.topic}-{self.partition} should be 0, but it is {infos[0].base_offset}")
         cfg = self.config
+        if cfg.compact:
+            self._require_keys(buf, infos, n)
         if cfg.compression is not None:
             buf, infos, n = self._recompress(buf, infos, n)
         batches = []
@@ -208,6 +210,21 @@ class Log:
                 native.set_log_append_time(buf, pos, now_ms)
         seg = self.active_segment
         return AppendPlan(self, seg, seg.size, buf, batches, first, next_offset - 1, append_time, new_segment)
+
+    def _require_keys(self, buf: bytearray, infos, n: int) -> None:
+        """Compacted topics keep the latest record per key, so a record
+        without a key is refused (Kafka's LogValidator)."""
+        from fluxmq.log.records import RecordFormatError, iter_records
+        for i in range(n):
+            b = infos[i]
+            try:
+                keys = [key for _o, _t, key in iter_records(bytes(buf[b.position:b.position + b.size]))]
+            except (RecordFormatError, ValueError) as e:
+                raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"cannot read records: {e}") from None
+            if any(key is None for key in keys):
+                raise KafkaError(ErrorCode.INVALID_RECORD,
+                                 f"Compacted topic cannot accept message without key in topic partition "
+                                 f"{self.topic}-{self.partition}.")
 
     def _recompress(self, buf: bytearray, infos, n: int):
         """compression.type set on the topic: rewrite batches in its codec."""

@@ -192,3 +192,12 @@ def test_clean_shutdown_writes_marker_indexes_and_checkpoints(tmp_path, clock):
     assert m2.get_log("t", 1).log_end_offset == 2
     assert m2.topics["t"].configs == {"retention.ms": 1000}
     assert m2.topics["t"].topic_id == m.topics["t"].topic_id
+
+
+def test_compacted_topics_refuse_records_without_keys(tmp_path, clock):
+    lg = Log(str(tmp_path / "t-0"), "t", 0, LogConfig(compact=True), clock)
+    keyless = build_batch([Record(value=b"v", key=None)], first_timestamp=clock.milliseconds())[0]
+    with pytest.raises(KafkaError) as e:
+        append(lg, keyless, clock)
+    assert e.value.code == ErrorCode.INVALID_RECORD
+    assert append(lg, batch(2, clock=clock), clock).base_offset == 0
