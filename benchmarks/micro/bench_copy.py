@@ -17,8 +17,9 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from timing import throughput
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # run from a checkout
@@ -26,26 +27,7 @@ from fluxmq.native import ffi, lib  # noqa: E402
 
 SIZES = [256, 4096, 16 * 1024, 64 * 1024, 1 << 20, 4 << 20, 8 << 20, 16 << 20, 32 << 20, 64 << 20]
 PATHS = ["avx2", "sse2", "memcpy"]
-
-
-def throughput(fn, size: int, seconds: float) -> float:
-    """GB/s of fn() copying `size` bytes, best of 5 timed rounds."""
-    reps = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt > seconds / 5 or reps > 1 << 22:
-            break
-        reps *= 2
-    best = dt
-    for _ in range(4):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        best = min(best, time.perf_counter() - t0)
-    return size * reps / best / 1e9
+MAX_REPS = 1 << 22  # calls per timed round at the most
 
 
 def buffers(size: int):
@@ -58,7 +40,7 @@ def buffers(size: int):
 def fmq_copy_gbps(size: int, seconds: float) -> float:
     src, dst = buffers(size)
     copy = lib.fmq_copy
-    return throughput(lambda: copy(dst, src, size), size, seconds)
+    return throughput(lambda: copy(dst, src, size), size, seconds, MAX_REPS)
 
 
 def compare_main(seconds: float) -> None:
@@ -68,8 +50,8 @@ def compare_main(seconds: float) -> None:
         view = memoryview(ffi.buffer(src, size))
         memmove = ffi.memmove
         a = fmq_copy_gbps(size, seconds)
-        b = throughput(lambda: memmove(dst, src, size), size, seconds)
-        c = throughput(lambda: bytes(view), size, seconds)
+        b = throughput(lambda: memmove(dst, src, size), size, seconds, MAX_REPS)
+        c = throughput(lambda: bytes(view), size, seconds, MAX_REPS)
         print(f"{size:>10} {a:10.2f} {b:12.2f} {c:10.2f}")
 
 

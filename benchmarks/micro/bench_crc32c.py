@@ -13,8 +13,9 @@ import argparse
 import os
 import platform
 import sys
-import time
 from pathlib import Path
+
+from timing import throughput
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 from fluxmq.native import ffi, lib  # noqa: E402
@@ -25,26 +26,6 @@ except ImportError:  # the comparison column is simply left out
     crc32c_pkg = None
 
 SIZES = [64, 1024, 16 * 1024, 256 * 1024, 1 << 20, 16 << 20]
-
-
-def throughput(fn, size: int, seconds: float) -> float:
-    """GB/s of fn() over `size` bytes, best of 5 timed rounds."""
-    reps = 1
-    while True:  # calibrate so a round lasts about seconds/5
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        dt = time.perf_counter() - t0
-        if dt > seconds / 5 or reps > 1 << 24:
-            break
-        reps *= 2
-    best = dt
-    for _ in range(4):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        best = min(best, time.perf_counter() - t0)
-    return size * reps / best / 1e9
 
 
 def fluxmq_fn(ptr, size: int, software: bool):

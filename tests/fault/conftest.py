@@ -10,7 +10,7 @@ import pytest
 from brokerproc import BrokerProcess
 
 from faultutil import LogWatch, start_ready
-from rawclient import RawClient, metadata
+from wire import connect, metadata
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def log_watch(live_broker):
 @pytest.fixture
 def witness(live_broker):
     """A connection opened before the fault, checked after it."""
-    c = RawClient.to(live_broker)
+    c = connect(live_broker)
     metadata(c, None)
     yield c
     c.close()

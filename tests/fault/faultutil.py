@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 import time
 
-from rawclient import ConnectionClosed, RawClient, metadata
+from wire import api_versions, connect, metadata
+
+from fluxmq.tools.client import ConnectionClosed, KafkaWireClient
 
 LOG_TIMEOUT = 5.0
 
@@ -40,7 +42,7 @@ class LogWatch:
             time.sleep(0.05)
 
 
-def assert_serves(broker, *open_clients: RawClient) -> None:
+def assert_serves(broker, *open_clients: KafkaWireClient) -> None:
     """Every already-open connection and a brand-new one still get answers."""
     def dead(what: str, e: Exception) -> AssertionError:
         time.sleep(0.3)  # let a dying process finish, so alive() and the log tell the story
@@ -54,7 +56,7 @@ def assert_serves(broker, *open_clients: RawClient) -> None:
             raise dead("a round trip on a connection opened before the fault", e) from None
         assert resp.brokers and resp.brokers[0].port == broker.port
     try:
-        with RawClient.to(broker) as fresh:
+        with connect(broker) as fresh:
             resp = metadata(fresh, None)
     except (OSError, ConnectionClosed, TimeoutError) as e:
         raise dead("a round trip on a new connection", e) from None
@@ -66,9 +68,7 @@ def start_ready(broker):
     """Starts `broker` and returns it once it answers a request: the broker
     may accept connections before its logs are loaded, so the process
     listening is not yet proof that recovery has finished."""
-    from rawclient import api_versions
-
     broker.start()
-    with RawClient.to(broker, timeout=60) as c:
+    with connect(broker, timeout=60) as c:
         api_versions(c)
     return broker

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pytest
 
-import batches as B
+import batchgen as B
 from faultutil import LogWatch, start_ready
-from rawclient import (
-    API_INIT_PRODUCER_ID, RawClient, ensure_topic, fetch_all, list_offset, log_end_offset, produce,
+from wire import (
+    API_INIT_PRODUCER_ID, connect, ensure_topic, fetch, fetch_all, list_offset, log_end_offset, produce,
     supported_apis,
 )
+
+from fluxmq.tools.client import KafkaWireClient
 
 CLEAN_MARKER = ".kafka_cleanshutdown"
 SEGMENT_NAME = re.compile(r"^(\d{20})\.(log|index|timeindex)$")
@@ -52,7 +54,7 @@ def active_segment(broker, topic: str, partition: int = 0) -> Path:
     return partition_dir(broker, topic, partition) / f"{base:020d}.log"
 
 
-def produce_batches(c: RawClient, topic: str, count: int, per_batch: int, tag: str = "v",
+def produce_batches(c: KafkaWireClient, topic: str, count: int, per_batch: int, tag: str = "v",
                     timestamps=None, start: int = 0) -> list[bytes]:
     """`count` acks=all batches appended at offset `start`; returns every
     value in offset order."""
@@ -60,14 +62,14 @@ def produce_batches(c: RawClient, topic: str, count: int, per_batch: int, tag: s
     for i in range(count):
         vals = [f"{tag}-{i:04d}-{j}".encode() for j in range(per_batch)]
         ts = timestamps(i) if timestamps else None
-        p = produce(c, topic, 0, B.build_batch(vals, timestamps=ts))
+        p = produce(c, topic, 0, B.batch_of(vals, timestamps=ts))
         assert int(p.error_code) == NONE, p
         assert p.base_offset == start + len(values)
         values += vals
     return values
 
 
-def values_in_log(c: RawClient, topic: str, partition: int = 0) -> list[tuple[int, bytes]]:
+def values_in_log(c: KafkaWireClient, topic: str, partition: int = 0) -> list[tuple[int, bytes]]:
     return [(r.offset, r.value) for b in fetch_all(c, topic, partition) for r in b.records]
 
 
@@ -172,7 +174,7 @@ def consume_all(bootstrap: str, topic: str, partitions: int) -> dict[int, list[t
 def test_kill_9_under_load_loses_no_acknowledged_record(broker_factory, topic_name):
     partitions = 3
     b = start_ready(broker_factory(["--override", f"num.partitions={partitions}"]))
-    with RawClient.to(b) as c:
+    with connect(b) as c:
         ensure_topic(c, topic_name)
         idempotent = API_INIT_PRODUCER_ID in supported_apis(c)
     prod = ContinuousProducer(b.bootstrap, topic_name, partitions, idempotent)
@@ -214,7 +216,7 @@ def test_kill_9_under_load_loses_no_acknowledged_record(broker_factory, topic_na
 
 # -------------------------------------------------------- (b) torn tail
 def _tails():
-    half = B.build_batch([b"torn-%d" % i for i in range(20)])
+    half = B.batch_of([b"torn-%d" % i for i in range(20)])
     return {
         "garbage": bytes((i * 37 + 11) & 0xFF for i in range(100)),
         "half-batch": half[:len(half) // 2],
@@ -226,7 +228,7 @@ def _tails():
 @pytest.mark.parametrize("tail", list(_tails()))
 def test_torn_tail_is_truncated(broker_factory, topic_name, tail):
     b = start_ready(broker_factory())
-    with RawClient.to(b) as c:
+    with connect(b) as c:
         ensure_topic(c, topic_name)
         values = produce_batches(c, topic_name, 10, 3)
     assert b.stop() == 0
@@ -238,10 +240,10 @@ def test_torn_tail_is_truncated(broker_factory, topic_name, tail):
     (b.data_dir / CLEAN_MARKER).unlink()
     watch = LogWatch(b)
     start_ready(b)
-    with RawClient.to(b) as c:
+    with connect(b) as c:
         assert seg.stat().st_size == good_size
         assert log_end_offset(c, topic_name) == 30
-        p = produce(c, topic_name, 0, B.build_batch([b"after-recovery"]))
+        p = produce(c, topic_name, 0, B.batch_of([b"after-recovery"]))
         assert int(p.error_code) == NONE and p.base_offset == 30
         got = values_in_log(c, topic_name)
         assert got == list(enumerate(values + [b"after-recovery"]))
@@ -252,7 +254,7 @@ def test_torn_tail_is_truncated(broker_factory, topic_name, tail):
 # ------------------------------------------------- (c) corrupt CRC mid-log
 def test_corrupt_batch_in_last_segment_truncates_from_it(broker_factory, topic_name):
     b = start_ready(broker_factory())
-    with RawClient.to(b) as c:
+    with connect(b) as c:
         ensure_topic(c, topic_name)
         values = produce_batches(c, topic_name, 10, 3)
     b.kill()  # unclean: no marker, no checkpoint of this run
@@ -266,12 +268,12 @@ def test_corrupt_batch_in_last_segment_truncates_from_it(broker_factory, topic_n
     seg.write_bytes(corrupted)
     watch = LogWatch(b)
     start_ready(b)
-    with RawClient.to(b) as c:
+    with connect(b) as c:
         assert log_end_offset(c, topic_name) == 15
         assert seg.stat().st_size == pos
         got = values_in_log(c, topic_name)
         assert got == list(enumerate(values[:15]))
-        p = produce(c, topic_name, 0, B.build_batch([b"after-recovery"]))
+        p = produce(c, topic_name, 0, B.batch_of([b"after-recovery"]))
         assert int(p.error_code) == NONE and p.base_offset == 15
     lines = watch.wait_for(rf"{topic_name}-0.*truncated")
     assert any("CRC" in ln for ln in lines), f"the log line should say the CRC did not match: {lines}"
@@ -281,7 +283,7 @@ def test_corrupt_batch_with_clean_marker_is_served_as_is_until_full_recovery(bro
     """After a clean shutdown the broker trusts its segments (as Kafka does);
     `--recovery-mode full` checks them anyway and truncates at the bad batch."""
     b = start_ready(broker_factory())
-    with RawClient.to(b) as c:
+    with connect(b) as c:
         ensure_topic(c, topic_name)
         produce_batches(c, topic_name, 6, 2)
     assert b.stop() == 0
@@ -292,7 +294,7 @@ def test_corrupt_batch_with_clean_marker_is_served_as_is_until_full_recovery(bro
     b.extra_args = ["--recovery-mode", "full"]
     watch = LogWatch(b)
     start_ready(b)
-    with RawClient.to(b) as c:
+    with connect(b) as c:
         assert log_end_offset(c, topic_name) == base == 8
     watch.wait_for(rf"{topic_name}-0.*truncated.*CRC")
 
@@ -301,7 +303,7 @@ def test_corrupt_batch_with_clean_marker_is_served_as_is_until_full_recovery(bro
 def test_clean_shutdown_marker_indexes_and_restart(broker_factory, topic_name):
     b = start_ready(broker_factory())
     marker = b.data_dir / CLEAN_MARKER
-    with RawClient.to(b) as c:
+    with connect(b) as c:
         ensure_topic(c, topic_name)
         first = produce_batches(c, topic_name, 20, 5, tag="a")
     assert b.stop() == 0
@@ -311,7 +313,7 @@ def test_clean_shutdown_marker_indexes_and_restart(broker_factory, topic_name):
     start_ready(b)
     assert not marker.exists(), "the clean-shutdown marker must go once the broker runs"
     watch.wait_for(r"clean start")
-    with RawClient.to(b) as c:
+    with connect(b) as c:
         second = produce_batches(c, topic_name, 20, 5, tag="b", start=100)
         assert log_end_offset(c, topic_name) == 200
     assert not marker.exists()
@@ -331,7 +333,7 @@ def test_clean_shutdown_marker_indexes_and_restart(broker_factory, topic_name):
     assert f"{topic_name} 0 200" in checkpoint, checkpoint
 
     start_ready(b)
-    with RawClient.to(b) as c:
+    with connect(b) as c:
         assert values_in_log(c, topic_name) == list(enumerate(first + second))
     assert b.stop() == 0
 
@@ -347,13 +349,13 @@ def test_segment_roll_and_read_back_by_offset_and_time(broker_factory, topic_nam
     def ts_of(offset: int) -> int:
         return base_ts + offset * 10
 
-    with RawClient.to(b) as c:
+    with connect(b) as c:
         ensure_topic(c, topic_name)
         values = []
         for i in range(n_batches):
             vals = [b"seg-%05d-" % (i * per_batch + j) + b"p" * 200 for j in range(per_batch)]
             ts = [ts_of(i * per_batch + j) for j in range(per_batch)]
-            p = produce(c, topic_name, 0, B.build_batch(vals, timestamps=ts))
+            p = produce(c, topic_name, 0, B.batch_of(vals, timestamps=ts))
             assert int(p.error_code) == NONE and p.base_offset == len(values)
             values += vals
     total = len(values)
@@ -372,7 +374,7 @@ def test_segment_roll_and_read_back_by_offset_and_time(broker_factory, topic_nam
 
     for restart in ("clean", "kill-9"):
         start_ready(b)
-        with RawClient.to(b) as c:
+        with connect(b) as c:
             assert log_end_offset(c, topic_name) == total
             # By offset: every segment start, a record inside a batch, the last record.
             for offset in sorted({*bases, bases[1] + 2, bases[-1] + 3, total - 1}):
@@ -411,9 +413,7 @@ def test_segment_roll_and_read_back_by_offset_and_time(broker_factory, topic_nam
     assert b.stop() == 0
 
 
-def _fetch_records(c: RawClient, topic: str, offset: int) -> bytes:
-    from rawclient import fetch
-
+def _fetch_records(c: KafkaWireClient, topic: str, offset: int) -> bytes:
     p = fetch(c, topic, 0, offset, max_bytes=4096)
     assert int(p.error_code) == NONE, p
     return p.records or b""

@@ -13,16 +13,18 @@ import random
 
 import pytest
 
-import batches as B
+import batchgen as B
 from faultutil import start_ready
-from rawclient import API_INIT_PRODUCER_ID, RawClient, ensure_topic, fetch_all, init_producer_id, \
-    log_end_offset, produce, supported_apis
+from wire import API_INIT_PRODUCER_ID, connect, ensure_topic, fetch_all, init_producer_id, log_end_offset, produce, \
+    supported_apis
+
+from fluxmq.tools.client import KafkaWireClient
 
 NONE, OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH = 0, 45, 47
 INT32_MAX = 2**31 - 1
 
 
-def new_producer(c: RawClient) -> tuple[int, int]:
+def new_producer(c: KafkaWireClient) -> tuple[int, int]:
     """(producer id, epoch): from InitProducerId if the broker has it."""
     apis = supported_apis(c)
     if API_INIT_PRODUCER_ID in apis:
@@ -33,14 +35,14 @@ def new_producer(c: RawClient) -> tuple[int, int]:
 class Producer:
     """Builds the batches of one idempotent producer on one partition."""
 
-    def __init__(self, c: RawClient, topic: str, pid: int, epoch: int):
+    def __init__(self, c: KafkaWireClient, topic: str, pid: int, epoch: int):
         self.c, self.topic, self.pid, self.epoch = c, topic, pid, epoch
         self.seq = 0
 
     def batch(self, n: int, seq: int | None = None, epoch: int | None = None, tag: str = "") -> bytes:
         seq = self.seq if seq is None else seq
         values = [f"{self.pid}-{epoch if epoch is not None else self.epoch}-{seq}-{i}{tag}".encode() for i in range(n)]
-        return B.build_batch(values, producer_id=self.pid, base_sequence=seq,
+        return B.batch_of(values, producer_id=self.pid, base_sequence=seq,
                              producer_epoch=self.epoch if epoch is None else epoch)
 
     def send(self, batch: bytes):
@@ -55,13 +57,13 @@ class Producer:
         return b, p
 
 
-def values_in_log(c: RawClient, topic: str) -> list[bytes]:
+def values_in_log(c: KafkaWireClient, topic: str) -> list[bytes]:
     return [r.value for b in fetch_all(c, topic) for r in b.records]
 
 
 @pytest.fixture
 def conn(broker):
-    with RawClient.to(broker) as c:
+    with connect(broker) as c:
         yield c
 
 
@@ -163,7 +165,7 @@ def test_producer_state_survives_restart(broker_factory, topic_name, how):
     kill -9, retries of the last batches are still duplicates, a gap is still
     a gap, and the producer continues at its next sequence."""
     b = start_ready(broker_factory())
-    with RawClient.to(b) as c:
+    with connect(b) as c:
         ensure_topic(c, topic_name)
         pid, epoch = new_producer(c)
         p = Producer(c, topic_name, pid, epoch)
@@ -175,7 +177,7 @@ def test_producer_state_survives_restart(broker_factory, topic_name, how):
     else:
         assert b.stop() == 0
     start_ready(b)
-    with RawClient.to(b) as c:
+    with connect(b) as c:
         p.c = c
         assert log_end_offset(c, topic_name) == 13
         for batch, original in reversed(sent):

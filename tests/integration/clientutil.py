@@ -220,6 +220,14 @@ def confluent_consumer_conf(bootstrap: str, **extra) -> dict:
     return conf
 
 
+def python_client_got(r) -> Got:
+    """A ConsumerRecord of kafka-python or aiokafka: the same fields, timestamp
+    type 0 for CreateTime and 1 for LogAppendTime."""
+    names = {0: CREATE_TIME, 1: LOG_APPEND_TIME}
+    return Got(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp,
+               names.get(r.timestamp_type, str(r.timestamp_type)))
+
+
 def confluent_got(msg) -> Got:
     from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME
 

@@ -18,8 +18,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from clientutil import (
     CODECS,
     CONSUME_TIMEOUT,
-    CREATE_TIME,
-    LOG_APPEND_TIME,
     OP_TIMEOUT,
     Got,
     assert_delivered,
@@ -27,9 +25,9 @@ from clientutil import (
     base_timestamp,
     create_topic,
     make_records,
+    python_client_got,
 )
 
-TS_TYPES = {0: CREATE_TIME, 1: LOG_APPEND_TIME}
 TIMEOUT_MS = int(OP_TIMEOUT * 1000)
 TEST_DEADLINE = 120.0
 
@@ -48,17 +46,18 @@ def make_consumer(bootstrap: str, **conf) -> AIOKafkaConsumer:
                             auto_offset_reset="none", request_timeout_ms=TIMEOUT_MS + 10000, **conf)
 
 
-async def send_all(p: AIOKafkaProducer, topic: str, records) -> list[tuple[int, int]]:
-    """send() everything (batched by the client), then await every result."""
-    futures = [await p.send(topic, value=r.value, key=r.key, partition=r.partition,
-                            timestamp_ms=r.timestamp, headers=list(r.headers)) for r in records]
-    metas = await asyncio.wait_for(asyncio.gather(*futures), OP_TIMEOUT)
-    return [(m.partition, m.offset) for m in metas]
-
-
-def to_got(r) -> Got:
-    return Got(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp,
-               TS_TYPES.get(r.timestamp_type, str(r.timestamp_type)))
+async def send_all(bootstrap: str, topic: str, records, **conf) -> list[tuple[int, int]]:
+    """send() everything through one new producer (`conf` as make_producer();
+    batched by the client), then await every result."""
+    p = make_producer(bootstrap, **conf)
+    await p.start()
+    try:
+        futures = [await p.send(topic, value=r.value, key=r.key, partition=r.partition,
+                                timestamp_ms=r.timestamp, headers=list(r.headers)) for r in records]
+        metas = await asyncio.wait_for(asyncio.gather(*futures), OP_TIMEOUT)
+        return [(m.partition, m.offset) for m in metas]
+    finally:
+        await p.stop()
 
 
 async def read_n(c: AIOKafkaConsumer, n: int, *partitions: TopicPartition) -> list[Got]:
@@ -67,10 +66,10 @@ async def read_n(c: AIOKafkaConsumer, n: int, *partitions: TopicPartition) -> li
     while len(out) < n and time.monotonic() < deadline:
         batches = await c.getmany(*partitions, timeout_ms=500, max_records=500)
         for batch in batches.values():
-            out.extend(to_got(r) for r in batch)
+            out.extend(python_client_got(r) for r in batch)
     assert len(out) >= n, f"consumed {len(out)} of {n} records within {CONSUME_TIMEOUT}s"
     for batch in (await c.getmany(*partitions, timeout_ms=1000)).values():  # extras are a bug
-        out.extend(to_got(r) for r in batch)
+        out.extend(python_client_got(r) for r in batch)
     return out
 
 
@@ -100,12 +99,8 @@ def test_produce_consume_roundtrip(broker, topic_name, codec, mode):
     records = make_records(400, partitions, seed=200 + CODECS.index(codec))
 
     async def main():
-        p = make_producer(broker.bootstrap, compression_type=None if codec == "none" else codec, **mode)
-        await p.start()
-        try:
-            offsets = await send_all(p, topic_name, records)
-        finally:
-            await p.stop()
+        offsets = await send_all(broker.bootstrap, topic_name, records,
+                                 compression_type=None if codec == "none" else codec, **mode)
         assert_delivered(records, offsets)
         got = await read_all_from_beginning(broker.bootstrap, topic_name, partitions, len(records))
         assert_roundtrip(records, offsets, got)
@@ -145,12 +140,7 @@ def test_getmany_seek_position_and_offset_queries(broker, topic_name):
     records = make_records(400, 2, seed=32, base_ts=base)
 
     async def main():
-        p = make_producer(broker.bootstrap, compression_type="zstd", linger_ms=20)
-        await p.start()
-        try:
-            offsets = await send_all(p, topic_name, records)
-        finally:
-            await p.stop()
+        offsets = await send_all(broker.bootstrap, topic_name, records, compression_type="zstd", linger_ms=20)
         assert_delivered(records, offsets)
         tp0, tp1 = TopicPartition(topic_name, 0), TopicPartition(topic_name, 1)
 

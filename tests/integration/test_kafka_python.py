@@ -23,7 +23,6 @@ from kafka.errors import (
 from clientutil import (
     CODECS,
     CONSUME_TIMEOUT,
-    CREATE_TIME,
     LOG_APPEND_TIME,
     OP_TIMEOUT,
     Got,
@@ -31,10 +30,10 @@ from clientutil import (
     assert_roundtrip,
     base_timestamp,
     make_records,
+    python_client_got,
     wait_until,
 )
 
-TS_TYPES = {0: CREATE_TIME, 1: LOG_APPEND_TIME}
 TIMEOUT_MS = int(OP_TIMEOUT * 1000)
 
 
@@ -56,15 +55,21 @@ def producer(bootstrap: str, **conf) -> KafkaProducer:
                          max_block_ms=TIMEOUT_MS, **conf)
 
 
-def send_all(p: KafkaProducer, topic: str, records) -> list[tuple[int, int]]:
-    futures = [p.send(topic, value=r.value, key=r.key, headers=list(r.headers),
-                      partition=r.partition, timestamp_ms=r.timestamp) for r in records]
-    p.flush(timeout=OP_TIMEOUT)
-    out = []
-    for f in futures:
-        md = f.get(timeout=OP_TIMEOUT)
-        out.append((md.partition, md.offset))
-    return out
+def send_all(bootstrap: str, topic: str, records, **conf) -> list[tuple[int, int]]:
+    """Every record through one new producer (`conf` as producer()); the
+    (partition, offset) of each."""
+    p = producer(bootstrap, **conf)
+    try:
+        futures = [p.send(topic, value=r.value, key=r.key, headers=list(r.headers),
+                          partition=r.partition, timestamp_ms=r.timestamp) for r in records]
+        p.flush(timeout=OP_TIMEOUT)
+        out = []
+        for f in futures:
+            md = f.get(timeout=OP_TIMEOUT)
+            out.append((md.partition, md.offset))
+        return out
+    finally:
+        p.close(timeout=OP_TIMEOUT)
 
 
 def consumer(bootstrap: str) -> KafkaConsumer:
@@ -72,20 +77,15 @@ def consumer(bootstrap: str) -> KafkaConsumer:
                          request_timeout_ms=TIMEOUT_MS + 10000, auto_offset_reset="none")
 
 
-def to_got(r) -> Got:
-    return Got(r.partition, r.offset, r.key, r.value, tuple(r.headers or ()), r.timestamp,
-               TS_TYPES.get(r.timestamp_type, str(r.timestamp_type)))
-
-
 def read_n(c: KafkaConsumer, n: int) -> list[Got]:
     out: list[Got] = []
     deadline = time.monotonic() + CONSUME_TIMEOUT
     while len(out) < n and time.monotonic() < deadline:
         for batch in c.poll(timeout_ms=500, max_records=1000).values():
-            out.extend(to_got(r) for r in batch)
+            out.extend(python_client_got(r) for r in batch)
     assert len(out) >= n, f"consumed {len(out)} of {n} records within {CONSUME_TIMEOUT}s"
     for batch in c.poll(timeout_ms=1000).values():  # anything extra would be a bug
-        out.extend(to_got(r) for r in batch)
+        out.extend(python_client_got(r) for r in batch)
     return out
 
 
@@ -112,11 +112,8 @@ def test_produce_consume_roundtrip(broker, admin, topic_name, codec, mode):
     partitions = 3
     create(admin, topic_name, partitions)
     records = make_records(400, partitions, seed=100 + CODECS.index(codec), null_header_values=False)
-    p = producer(broker.bootstrap, compression_type=None if codec == "none" else codec, **mode)
-    try:
-        offsets = send_all(p, topic_name, records)
-    finally:
-        p.close(timeout=OP_TIMEOUT)
+    offsets = send_all(broker.bootstrap, topic_name, records,
+                       compression_type=None if codec == "none" else codec, **mode)
     assert_delivered(records, offsets)
     got = read_all_from_beginning(broker.bootstrap, topic_name, partitions, len(records))
     assert_roundtrip(records, offsets, got)
@@ -126,11 +123,7 @@ def test_seek_and_offset_queries(broker, admin, topic_name):
     create(admin, topic_name, 2)
     base = base_timestamp()
     records = make_records(300, 2, seed=21, null_header_values=False, base_ts=base)
-    p = producer(broker.bootstrap, compression_type="gzip")
-    try:
-        offsets = send_all(p, topic_name, records)
-    finally:
-        p.close(timeout=OP_TIMEOUT)
+    offsets = send_all(broker.bootstrap, topic_name, records, compression_type="gzip")
     assert_delivered(records, offsets)
     tp0, tp1 = TopicPartition(topic_name, 0), TopicPartition(topic_name, 1)
 
@@ -161,11 +154,7 @@ def test_seek_and_offset_queries(broker, admin, topic_name):
 
 def test_auto_create_on_produce(broker, admin, topic_name):
     records = make_records(30, 1, seed=22, null_header_values=False)
-    p = producer(broker.bootstrap)
-    try:
-        offsets = send_all(p, topic_name, records)
-    finally:
-        p.close(timeout=OP_TIMEOUT)
+    offsets = send_all(broker.bootstrap, topic_name, records)
     assert_delivered(records, offsets)
     (desc,) = admin.describe_topics([topic_name])
     assert desc["error_code"] == 0 and len(desc["partitions"]) == 1
@@ -176,11 +165,7 @@ def test_log_append_time(broker, admin, topic_name):
     create(admin, topic_name, 1, {"message.timestamp.type": "LogAppendTime"})
     records = make_records(50, 1, seed=23, null_header_values=False)
     before = int(time.time() * 1000)
-    p = producer(broker.bootstrap, compression_type="snappy")
-    try:
-        offsets = send_all(p, topic_name, records)
-    finally:
-        p.close(timeout=OP_TIMEOUT)
+    offsets = send_all(broker.bootstrap, topic_name, records, compression_type="snappy")
     after = int(time.time() * 1000)
     got = read_all_from_beginning(broker.bootstrap, topic_name, 1, len(records))
     assert_roundtrip(records, offsets, got, timestamp_type=LOG_APPEND_TIME)
@@ -250,11 +235,8 @@ def test_pinned_older_protocol_versions(broker, admin, topic_name, api_version):
     v2), so the older, non-flexible encodings are exercised too."""
     create(admin, topic_name, 2)
     records = make_records(200, 2, seed=400 + api_version[0] * 10 + api_version[1], null_header_values=False)
-    p = producer(broker.bootstrap, api_version=api_version, compression_type="gzip", enable_idempotence=True)
-    try:
-        offsets = send_all(p, topic_name, records)
-    finally:
-        p.close(timeout=OP_TIMEOUT)
+    offsets = send_all(broker.bootstrap, topic_name, records, api_version=api_version, compression_type="gzip",
+                       enable_idempotence=True)
     assert_delivered(records, offsets)
     c = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False,
                       api_version=api_version, request_timeout_ms=TIMEOUT_MS + 10000, auto_offset_reset="none")

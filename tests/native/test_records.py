@@ -1,5 +1,5 @@
 """Record batch scanning and patching (csrc/records.c), checked against
-batches built by tests/native/batchgen.py with the `crc32c` package."""
+batches built by tests/batchgen.py with the `crc32c` package."""
 
 from __future__ import annotations
 

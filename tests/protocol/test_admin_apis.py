@@ -1,5 +1,5 @@
 """Admin APIs against a real broker process, over the raw protocol (kio
-bodies, tests/protocol/kafka_wire.py) at their lowest and highest served
+bodies, tests/wire.py) at their lowest and highest served
 versions, then through confluent_kafka's AdminClient.
 
 CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs, AlterConfigs,
@@ -24,7 +24,8 @@ from confluent_kafka.admin import (
     NewPartitions,
     NewTopic,
 )
-from kafka_wire import KafkaWire, record_batch
+from batchgen import batch_of
+from wire import connect
 
 from fluxmq.config import TOPIC_CONFIGS
 
@@ -48,13 +49,13 @@ MISMATCHED_ENDPOINT_TYPE, UNSUPPORTED_ENDPOINT_TYPE = 114, 115
 
 @pytest.fixture
 def wire(broker):
-    with KafkaWire.to(broker) as w:
+    with connect(broker) as w:
         yield w
 
 
 # ------------------------------------------------------------------ helpers
 def create(w, name, partitions=1, rf=-1, configs=None, version=7, validate_only=False, assignments=()):
-    resp = w.call(CREATE_TOPICS, version, {
+    resp = w.request(CREATE_TOPICS, version, {
         "topics": [{"name": name, "num_partitions": partitions, "replication_factor": rf,
                     "assignments": [{"partition_index": i, "broker_ids": ids} for i, ids in assignments],
                     "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()]}],
@@ -71,13 +72,13 @@ def create_ok(w, name, partitions=1, **kw):
 
 def metadata(w, name):
     """(error code, topic id, partition count) without auto-creating."""
-    resp = w.call(METADATA, 12, {"topics": [{"name": name}], "allow_auto_topic_creation": False})
+    resp = w.request(METADATA, 12, {"topics": [{"name": name}], "allow_auto_topic_creation": False})
     t = resp.topics[0]
     return t.error_code, t.topic_id, len(t.partitions)
 
 
 def describe(w, name, version=4, rtype=TOPIC, keys=None, synonyms=False):
-    resp = w.call(DESCRIBE_CONFIGS, version, {
+    resp = w.request(DESCRIBE_CONFIGS, version, {
         "resources": [{"resource_type": rtype, "resource_name": name, "configuration_keys": keys}],
         "include_synonyms": synonyms, "include_documentation": False})
     assert len(resp.results) == 1
@@ -91,7 +92,7 @@ def topic_configs(w, name, version=4, synonyms=False) -> dict:
 
 
 def alter(w, name, configs: dict, version=2, validate_only=False, rtype=TOPIC):
-    resp = w.call(ALTER_CONFIGS, version, {
+    resp = w.request(ALTER_CONFIGS, version, {
         "resources": [{"resource_type": rtype, "resource_name": name,
                        "configs": [{"name": k, "value": v} for k, v in configs.items()]}],
         "validate_only": validate_only})
@@ -101,7 +102,7 @@ def alter(w, name, configs: dict, version=2, validate_only=False, rtype=TOPIC):
 
 def incremental(w, name, ops, version=1, validate_only=False, rtype=TOPIC):
     """ops: [(name, operation, value)]"""
-    resp = w.call(INCREMENTAL_ALTER_CONFIGS, version, {
+    resp = w.request(INCREMENTAL_ALTER_CONFIGS, version, {
         "resources": [{"resource_type": rtype, "resource_name": name,
                        "configs": [{"name": k, "config_operation": op, "value": v} for k, op, v in ops]}],
         "validate_only": validate_only})
@@ -110,8 +111,8 @@ def incremental(w, name, ops, version=1, validate_only=False, rtype=TOPIC):
 
 
 def produce(w, topic, partition, values):
-    resp = w.call(PRODUCE, 9, {"transactional_id": None, "acks": -1, "timeout": 5000, "topic_data": [
-        {"name": topic, "partition_data": [{"index": partition, "records": record_batch(values)}]}]})
+    resp = w.request(PRODUCE, 9, {"transactional_id": None, "acks": -1, "timeout": 5000, "topic_data": [
+        {"name": topic, "partition_data": [{"index": partition, "records": batch_of(values)}]}]})
     p = resp.responses[0].partition_responses[0]
     assert p.error_code == NONE
     return p.base_offset
@@ -190,7 +191,7 @@ def test_create_topics_errors(wire, topic_name, version):
         {**topic("x"), "name": "__cluster_metadata"},
         topic("ok", partitions=2),
     ]
-    resp = wire.call(CREATE_TOPICS, version, {"topics": topics, "timeout": 5000})
+    resp = wire.request(CREATE_TOPICS, version, {"topics": topics, "timeout": 5000})
     got = {t.name: t for t in resp.topics}
     assert len(resp.topics) == len(got) == len(topics) - 1  # the duplicate is answered once
     expected = {
@@ -245,11 +246,11 @@ def test_create_topics_too_large_is_refused(wire, topic_name):
 # ------------------------------------------------------------ DeleteTopics
 def test_delete_topics_v1_by_name(wire, topic_name):
     create_ok(wire, topic_name, 2)
-    resp = wire.call(DELETE_TOPICS, 1, {"topic_names": [topic_name, topic_name + "-missing"], "timeout": 5000})
+    resp = wire.request(DELETE_TOPICS, 1, {"topic_names": [topic_name, topic_name + "-missing"], "timeout": 5000})
     got = {t.name: code(t) for t in resp.responses}
     assert got == {topic_name: NONE, topic_name + "-missing": UNKNOWN_TOPIC_OR_PARTITION}
     assert metadata(wire, topic_name)[0] == UNKNOWN_TOPIC_OR_PARTITION
-    resp = wire.call(DELETE_TOPICS, 1, {"topic_names": [topic_name], "timeout": 5000})
+    resp = wire.request(DELETE_TOPICS, 1, {"topic_names": [topic_name], "timeout": 5000})
     assert code(resp.responses[0]) == UNKNOWN_TOPIC_OR_PARTITION
     create_ok(wire, topic_name, 1)  # the name can be used again, as a new, empty topic
     assert metadata(wire, topic_name)[2] == 1
@@ -260,7 +261,7 @@ def test_delete_topics_v6_by_id_and_errors(wire, topic_name):
     create_ok(wire, topic_name + "-name")
     create_ok(wire, topic_name + "-both")
     unknown_id = uuid.uuid4()
-    resp = wire.call(DELETE_TOPICS, 6, {"timeout": 5000, "topics": [
+    resp = wire.request(DELETE_TOPICS, 6, {"timeout": 5000, "topics": [
         {"name": None, "topic_id": by_id.topic_id},
         {"name": topic_name + "-name", "topic_id": ZERO_UUID},
         {"name": None, "topic_id": unknown_id},
@@ -286,24 +287,24 @@ def test_delete_topics_v6_by_id_and_errors(wire, topic_name):
 
 def test_delete_topics_disabled(broker_factory, topic_name):
     b = broker_factory(extra_args=["--override", "delete.topic.enable=false"]).start()
-    with KafkaWire.to(b) as w:
+    with connect(b) as w:
         create_ok(w, topic_name)
-        r6 = w.call(DELETE_TOPICS, 6, {"topics": [{"name": topic_name, "topic_id": ZERO_UUID}], "timeout": 5000})
+        r6 = w.request(DELETE_TOPICS, 6, {"topics": [{"name": topic_name, "topic_id": ZERO_UUID}], "timeout": 5000})
         assert code(r6.responses[0]) == TOPIC_DELETION_DISABLED
-        r1 = w.call(DELETE_TOPICS, 1, {"topic_names": [topic_name], "timeout": 5000})
+        r1 = w.request(DELETE_TOPICS, 1, {"topic_names": [topic_name], "timeout": 5000})
         assert code(r1.responses[0]) == INVALID_REQUEST
         assert metadata(w, topic_name)[0] == NONE
 
 
 def test_delete_topics_survives_restart(broker_factory, topic_name):
     b = broker_factory().start()
-    with KafkaWire.to(b) as w:
+    with connect(b) as w:
         create_ok(w, topic_name)
         create_ok(w, topic_name + "-kept", 2)
-        resp = w.call(DELETE_TOPICS, 6, {"topics": [{"name": topic_name, "topic_id": ZERO_UUID}], "timeout": 5000})
+        resp = w.request(DELETE_TOPICS, 6, {"topics": [{"name": topic_name, "topic_id": ZERO_UUID}], "timeout": 5000})
         assert code(resp.responses[0]) == NONE
     b.restart()
-    with KafkaWire.to(b) as w:
+    with connect(b) as w:
         assert metadata(w, topic_name)[0] == UNKNOWN_TOPIC_OR_PARTITION
         assert metadata(w, topic_name + "-kept")[2] == 2
 
@@ -314,7 +315,7 @@ def test_create_partitions(wire, topic_name, version):
     create_ok(wire, topic_name, 1)
 
     def grow(count, assignments=None, validate_only=False, name=topic_name):
-        resp = wire.call(CREATE_PARTITIONS, version, {
+        resp = wire.request(CREATE_PARTITIONS, version, {
             "topics": [{"name": name, "count": count,
                         "assignments": None if assignments is None else [{"broker_ids": a} for a in assignments]}],
             "timeout": 5000, "validate_only": validate_only})
@@ -342,8 +343,9 @@ def test_create_partitions(wire, topic_name, version):
     assert produce(wire, topic_name, 4, [b"new partition"]) == 0
     assert code(grow(4, name=topic_name + "-missing")) == UNKNOWN_TOPIC_OR_PARTITION
     assert code(grow(100000)) == POLICY_VIOLATION
-    dup = wire.call(CREATE_PARTITIONS, version, {"topics": [{"name": topic_name, "count": 9, "assignments": None}] * 2,
-                                                 "timeout": 5000, "validate_only": False})
+    dup = wire.request(CREATE_PARTITIONS, version,
+                       {"topics": [{"name": topic_name, "count": 9, "assignments": None}] * 2,
+                        "timeout": 5000, "validate_only": False})
     assert [(r.name, code(r)) for r in dup.results] == [(topic_name, INVALID_REQUEST)]
     assert metadata(wire, topic_name)[2] == 5
 
@@ -397,7 +399,7 @@ def test_describe_configs_errors_and_broker(wire, topic_name, version):
     assert code(describe(wire, "2", version, rtype=BROKER_LOGGER)) == INVALID_REQUEST
     assert code(describe(wire, "some-group", version, rtype=GROUP)) == INVALID_REQUEST
     # An unknown resource type fails every resource of the request, as in Kafka.
-    resp = wire.call(DESCRIBE_CONFIGS, version, {"resources": [
+    resp = wire.request(DESCRIBE_CONFIGS, version, {"resources": [
         {"resource_type": 99, "resource_name": "x", "configuration_keys": None},
         {"resource_type": BROKER, "resource_name": "1", "configuration_keys": None}], "include_synonyms": False})
     assert [code(r) for r in resp.results] == [INVALID_REQUEST, INVALID_REQUEST]
@@ -405,7 +407,7 @@ def test_describe_configs_errors_and_broker(wire, topic_name, version):
 
 def test_describe_configs_static_broker_source(broker_factory, topic_name):
     b = broker_factory(extra_args=["--override", "log.retention.ms=3600000"]).start()
-    with KafkaWire.to(b) as w:
+    with connect(b) as w:
         t = create_ok(w, topic_name)
         assert {c.name: (c.value, c.config_source) for c in t.configs}["retention.ms"] == ("3600000", SRC_STATIC)
         r = topic_configs(w, topic_name, synonyms=True)["retention.ms"]
@@ -452,7 +454,7 @@ def test_alter_configs_errors(wire, topic_name, version):
     assert (code(other), other.error_message) == (INVALID_REQUEST, "Unexpected broker id, expected 1, but received 2")
     assert code(alter(wire, "1", {}, version, rtype=BROKER)) == NONE
     assert code(alter(wire, "1", {"root": "DEBUG"}, version, rtype=BROKER_LOGGER)) == INVALID_REQUEST
-    resp = wire.call(ALTER_CONFIGS, version, {"validate_only": False, "resources": [
+    resp = wire.request(ALTER_CONFIGS, version, {"validate_only": False, "resources": [
         {"resource_type": TOPIC, "resource_name": topic_name,
          "configs": [{"name": "retention.ms", "value": "1"}, {"name": "retention.ms", "value": "2"}]},
         {"resource_type": TOPIC, "resource_name": topic_name + "-twice", "configs": []},
@@ -466,15 +468,15 @@ def test_alter_configs_errors(wire, topic_name, version):
 
 def test_alter_configs_survive_restart_and_apply(broker_factory, topic_name):
     b = broker_factory().start()
-    with KafkaWire.to(b) as w:
+    with connect(b) as w:
         create_ok(w, topic_name)
         assert code(alter(w, topic_name, {"max.message.bytes": "2000"})) == NONE
         # The new limit applies to produce at once.
-        resp = w.call(PRODUCE, 9, {"transactional_id": None, "acks": 1, "timeout": 5000, "topic_data": [
-            {"name": topic_name, "partition_data": [{"index": 0, "records": record_batch([b"x" * 5000])}]}]})
+        resp = w.request(PRODUCE, 9, {"transactional_id": None, "acks": 1, "timeout": 5000, "topic_data": [
+            {"name": topic_name, "partition_data": [{"index": 0, "records": batch_of([b"x" * 5000])}]}]})
         assert resp.responses[0].partition_responses[0].error_code == 10  # MESSAGE_TOO_LARGE
     b.restart()
-    with KafkaWire.to(b) as w:
+    with connect(b) as w:
         got = topic_configs(w, topic_name)["max.message.bytes"]
         assert (got.value, got.config_source) == ("2000", SRC_TOPIC)
 
@@ -527,9 +529,9 @@ def test_describe_cluster(wire, broker, version):
     body = {"include_cluster_authorized_operations": True}
     if version >= 2:
         body["include_fenced_brokers"] = True
-    r = wire.call(DESCRIBE_CLUSTER, version, body)
+    r = wire.request(DESCRIBE_CLUSTER, version, body)
     assert (code(r), r.error_message) == (NONE, None)
-    meta = wire.call(METADATA, 12, {"topics": [], "allow_auto_topic_creation": False})
+    meta = wire.request(METADATA, 12, {"topics": [], "allow_auto_topic_creation": False})
     assert r.cluster_id == meta.cluster_id and r.cluster_id
     assert r.controller_id == 1
     assert [(b.broker_id, b.host, b.port, b.rack) for b in r.brokers] == [(1, broker.host, broker.port, None)]
@@ -538,9 +540,9 @@ def test_describe_cluster(wire, broker, version):
     assert r.cluster_authorized_operations == -2147483648
     if version >= 1:
         assert r.endpoint_type == 1
-        wrong = wire.call(DESCRIBE_CLUSTER, version, {"endpoint_type": 2})
+        wrong = wire.request(DESCRIBE_CLUSTER, version, {"endpoint_type": 2})
         assert code(wrong) == MISMATCHED_ENDPOINT_TYPE and wrong.brokers == () and wrong.controller_id == -1
-        assert code(wire.call(DESCRIBE_CLUSTER, version, {"endpoint_type": 7})) == UNSUPPORTED_ENDPOINT_TYPE
+        assert code(wire.request(DESCRIBE_CLUSTER, version, {"endpoint_type": 7})) == UNSUPPORTED_ENDPOINT_TYPE
 
 
 # ---------------------------------------------------------- InitProducerId
@@ -548,7 +550,7 @@ def init_pid(w, version, transactional_id=None, timeout=60000, pid=-1, epoch=-1)
     body = {"transactional_id": transactional_id, "transaction_timeout": timeout}
     if version >= 3:
         body.update(producer_id=pid, producer_epoch=epoch)
-    return w.call(INIT_PRODUCER_ID, version, body)
+    return w.request(INIT_PRODUCER_ID, version, body)
 
 
 @pytest.mark.parametrize("version", [0, 5])
@@ -571,28 +573,28 @@ def test_init_producer_id(wire, version):
 
 def test_producer_ids_unique_across_restarts(broker_factory, topic_name):
     b = broker_factory().start()
-    with KafkaWire.to(b) as w:
+    with connect(b) as w:
         first = init_pid(w, 5).producer_id
         create_ok(w, topic_name)
         # An idempotent batch so the id is also in a partition log.
-        resp = w.call(PRODUCE, 9, {"transactional_id": None, "acks": -1, "timeout": 5000, "topic_data": [
+        resp = w.request(PRODUCE, 9, {"transactional_id": None, "acks": -1, "timeout": 5000, "topic_data": [
             {"name": topic_name, "partition_data": [
-                {"index": 0, "records": record_batch([b"v"], producer_id=first, producer_epoch=0,
+                {"index": 0, "records": batch_of([b"v"], producer_id=first, producer_epoch=0,
                                                      base_sequence=0)}]}]})
         assert resp.responses[0].partition_responses[0].error_code == NONE
     b.restart()
-    with KafkaWire.to(b) as w:
+    with connect(b) as w:
         second = init_pid(w, 5).producer_id
     assert second > first
     b.kill()
     b.start()
-    with KafkaWire.to(b) as w:
+    with connect(b) as w:
         third = init_pid(w, 0).producer_id
     assert third > second
     b.stop()
     (b.data_dir / "producer-id-block").write_text("garbage")
     b.start()
-    with KafkaWire.to(b) as w:
+    with connect(b) as w:
         fourth = init_pid(w, 5).producer_id
     assert fourth > first  # above every id in the logs
     assert "producer-id-block is unreadable" in b.log_text()
@@ -609,7 +611,7 @@ def test_offset_for_leader_epoch(wire, topic_name, version):
             {"partition": partition, "current_leader_epoch": current, "leader_epoch": leader_epoch}]}]}
         if version >= 3:
             body["replica_id"] = replica_id
-        p = wire.call(OFFSET_FOR_LEADER_EPOCH, version, body).topics[0].partitions[0]
+        p = wire.request(OFFSET_FOR_LEADER_EPOCH, version, body).topics[0].partitions[0]
         assert p.partition == partition
         return code(p), p.leader_epoch, p.end_offset
 
@@ -684,5 +686,5 @@ def test_confluent_admin_client(broker, topic_name):
     with pytest.raises(KafkaException) as exc:
         _result(admin.delete_topics([topic_name + "-missing"]))
     assert exc.value.args[0].code() == UNKNOWN_TOPIC_OR_PARTITION
-    with KafkaWire.to(broker) as w:
+    with connect(broker) as w:
         assert metadata(w, topic_name)[0] == UNKNOWN_TOPIC_OR_PARTITION

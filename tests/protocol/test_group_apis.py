@@ -1,4 +1,4 @@
-"""The group APIs over the raw protocol (kio bodies, kafka_wire.py) at every
+"""The group APIs over the raw protocol (kio bodies, tests/wire.py) at every
 version FluxMQ advertises: FindCoordinator v0-v6, JoinGroup v0-v9,
 SyncGroup v0-v5, Heartbeat v0-v4, LeaveGroup v0-v5, OffsetCommit v2-v9,
 OffsetFetch v1-v9, DescribeGroups v0-v5, ListGroups v0-v5, DeleteGroups
@@ -11,7 +11,7 @@ import struct
 
 import pytest
 from brokerproc import BrokerProcess
-from kafka_wire import KafkaWire
+from wire import connect
 
 OFFSET_COMMIT, OFFSET_FETCH, FIND_COORDINATOR, JOIN_GROUP, HEARTBEAT = 8, 9, 10, 11, 12
 LEAVE_GROUP, SYNC_GROUP, DESCRIBE_GROUPS, LIST_GROUPS, DELETE_GROUPS, OFFSET_DELETE = 13, 14, 15, 16, 42, 47
@@ -35,8 +35,8 @@ def subscription(*topics: str) -> bytes:
 def broker(tmp_path_factory):
     b = BrokerProcess(tmp_path_factory.mktemp("groups") / "data",
                       ["--override", "group.initial.rebalance.delay.ms=0"]).start()
-    with KafkaWire.to(b) as w:
-        r = w.call(CREATE_TOPICS, 7, {"topics": [{"name": TOPIC, "num_partitions": 2, "replication_factor": 1,
+    with connect(b) as w:
+        r = w.request(CREATE_TOPICS, 7, {"topics": [{"name": TOPIC, "num_partitions": 2, "replication_factor": 1,
                                                    "assignments": [], "configs": []}], "timeout": 10000})
         assert r.topics[0].error_code.value == NONE
     yield b
@@ -47,7 +47,7 @@ def broker(tmp_path_factory):
 
 @pytest.fixture
 def wire(broker):
-    with KafkaWire.to(broker, timeout=30.0) as w:
+    with connect(broker, timeout=30.0) as w:
         yield w
 
 
@@ -59,7 +59,7 @@ def join(w, version, group, member_id="", metadata=None, session=10000, instance
     body = {"group_id": group, "session_timeout": session, "rebalance_timeout": 20000, "member_id": member_id,
             "group_instance_id": instance, "protocol_type": "consumer",
             "protocols": [{"name": "range", "metadata": metadata or subscription(TOPIC)}], "reason": None}
-    return w.call(JOIN_GROUP, version, body)
+    return w.request(JOIN_GROUP, version, body)
 
 
 def join_member(w, version, group, **kw):
@@ -76,38 +76,38 @@ def commit(w, version, group, generation=-1, member_id="", partitions=((0, 5),),
             "topics": [{"name": topic, "partitions": [
                 {"partition_index": p, "committed_offset": o, "committed_leader_epoch": 0,
                  "committed_metadata": metadata} for p, o in partitions]}]}
-    r = w.call(OFFSET_COMMIT, version, body)
+    r = w.request(OFFSET_COMMIT, version, body)
     return [code(p.error_code) for t in r.topics for p in t.partitions]
 
 
 def fetch(w, version, group, partitions=(0, 1)):
     topics = [{"name": TOPIC, "partition_indexes": list(partitions)}]
     if version >= 8:
-        r = w.call(OFFSET_FETCH, version, {"groups": [{"group_id": group, "member_id": None, "member_epoch": -1,
+        r = w.request(OFFSET_FETCH, version, {"groups": [{"group_id": group, "member_id": None, "member_epoch": -1,
                                                          "topics": topics}], "require_stable": True})
         return r.groups[0]
-    return w.call(OFFSET_FETCH, version, {"group_id": group, "topics": topics, "require_stable": True})
+    return w.request(OFFSET_FETCH, version, {"group_id": group, "topics": topics, "require_stable": True})
 
 
 # ------------------------------------------------------------------ tests
 @pytest.mark.parametrize("version", range(7))
 def test_find_coordinator(wire, broker, version):
     if version < 4:
-        r = wire.call(FIND_COORDINATOR, version, {"key": "g", "key_type": 0})
+        r = wire.request(FIND_COORDINATOR, version, {"key": "g", "key_type": 0})
         assert (code(r.error_code), r.node_id, r.host, r.port) == (NONE, 1, "127.0.0.1", broker.port)
         if version >= 1:
-            r = wire.call(FIND_COORDINATOR, version, {"key": "txn", "key_type": 1})
+            r = wire.request(FIND_COORDINATOR, version, {"key": "txn", "key_type": 1})
             assert code(r.error_code) == COORDINATOR_NOT_AVAILABLE and "transaction" in r.error_message
             assert (r.node_id, r.host, r.port) == (-1, "", -1)
         return
-    r = wire.call(FIND_COORDINATOR, version, {"key_type": 0, "coordinator_keys": ["a", "b", ""]})
+    r = wire.request(FIND_COORDINATOR, version, {"key_type": 0, "coordinator_keys": ["a", "b", ""]})
     assert [(c.key, code(c.error_code), c.node_id, c.port) for c in r.coordinators] == [
         (k, NONE, 1, broker.port) for k in ("a", "b", "")]
-    r = wire.call(FIND_COORDINATOR, version, {"key_type": 1, "coordinator_keys": ["t1"]})
+    r = wire.request(FIND_COORDINATOR, version, {"key_type": 1, "coordinator_keys": ["t1"]})
     assert code(r.coordinators[0].error_code) == COORDINATOR_NOT_AVAILABLE
-    r = wire.call(FIND_COORDINATOR, version, {"key_type": 2, "coordinator_keys": ["s:x:0"]})
+    r = wire.request(FIND_COORDINATOR, version, {"key_type": 2, "coordinator_keys": ["s:x:0"]})
     assert code(r.coordinators[0].error_code) == (COORDINATOR_NOT_AVAILABLE if version >= 6 else INVALID_REQUEST)
-    r = wire.call(FIND_COORDINATOR, version, {"key_type": 9, "coordinator_keys": ["x"]})
+    r = wire.request(FIND_COORDINATOR, version, {"key_type": 9, "coordinator_keys": ["x"]})
     assert code(r.coordinators[0].error_code) == INVALID_REQUEST
 
 
@@ -126,13 +126,13 @@ def test_classic_group_round_trip_at_every_version(wire, jv):
         assert r.protocol_type == "consumer"
     assert [(m.member_id, bytes(m.metadata)) for m in r.members] == [(me, subscription(TOPIC))]
 
-    s = wire.call(SYNC_GROUP, sv, {"group_id": group, "generation_id": 1, "member_id": me,
+    s = wire.request(SYNC_GROUP, sv, {"group_id": group, "generation_id": 1, "member_id": me,
                                    "group_instance_id": None, "protocol_type": "consumer",
                                    "protocol_name": "range", "assignments": [{"member_id": me, "assignment": b"A"}]})
     assert code(s.error_code) == NONE and bytes(s.assignment) == b"A"
     if sv >= 5:
         assert (s.protocol_type, s.protocol_name) == ("consumer", "range")
-    h = wire.call(HEARTBEAT, hv, {"group_id": group, "generation_id": 1, "member_id": me, "group_instance_id": None})
+    h = wire.request(HEARTBEAT, hv, {"group_id": group, "generation_id": 1, "member_id": me, "group_instance_id": None})
     assert code(h.error_code) == NONE
 
     assert commit(wire, cv, group, 1, me, [(0, 11), (1, 12)], metadata="meta-" + group) == [NONE, NONE]
@@ -144,7 +144,7 @@ def test_classic_group_round_trip_at_every_version(wire, jv):
         epoch = 0 if cv >= 6 else -1  # OffsetCommit carries the leader epoch from v6
         assert [p.committed_leader_epoch for t in f.topics for p in t.partitions] == [epoch, epoch]
 
-    d = wire.call(DESCRIBE_GROUPS, dv, {"groups": [group], "include_authorized_operations": False}).groups[0]
+    d = wire.request(DESCRIBE_GROUPS, dv, {"groups": [group], "include_authorized_operations": False}).groups[0]
     assert (code(d.error_code), d.group_state, d.protocol_type, d.protocol_data) == (
         NONE, "Stable", "consumer", "range")
     m = d.members[0]
@@ -153,7 +153,7 @@ def test_classic_group_round_trip_at_every_version(wire, jv):
     assert bytes(m.member_metadata) == subscription(TOPIC)
 
     body = {"states_filter": ["stable"], "types_filter": ["Classic"]} if gv >= 4 else {}
-    listed = {g.group_id: g for g in wire.call(LIST_GROUPS, gv, body).groups}
+    listed = {g.group_id: g for g in wire.request(LIST_GROUPS, gv, body).groups}
     assert listed[group].protocol_type == "consumer"
     if gv >= 4:
         assert listed[group].group_state == "Stable"
@@ -161,16 +161,16 @@ def test_classic_group_round_trip_at_every_version(wire, jv):
         assert listed[group].group_type == "classic"
 
     if lv < 3:
-        left = wire.call(LEAVE_GROUP, lv, {"group_id": group, "member_id": me})
+        left = wire.request(LEAVE_GROUP, lv, {"group_id": group, "member_id": me})
         assert code(left.error_code) == NONE
     else:
-        left = wire.call(LEAVE_GROUP, lv, {"group_id": group, "members": [
+        left = wire.request(LEAVE_GROUP, lv, {"group_id": group, "members": [
             {"member_id": me, "group_instance_id": None, "reason": "done"},
             {"member_id": "ghost", "group_instance_id": None, "reason": None}]})
         assert [code(x.error_code) for x in left.members] == [NONE, UNKNOWN_MEMBER_ID]
-    d = wire.call(DESCRIBE_GROUPS, dv, {"groups": [group], "include_authorized_operations": False}).groups[0]
+    d = wire.request(DESCRIBE_GROUPS, dv, {"groups": [group], "include_authorized_operations": False}).groups[0]
     assert d.group_state == "Empty" and d.members == ()
-    r = wire.call(DELETE_GROUPS, xv, {"groups_names": [group, group + "-unknown"]})
+    r = wire.request(DELETE_GROUPS, xv, {"groups_names": [group, group + "-unknown"]})
     assert [code(x.error_code) for x in r.results] == [NONE, GROUP_ID_NOT_FOUND]
 
 
@@ -178,10 +178,10 @@ def test_bad_input_gets_kafkas_error_codes(wire):
     assert code(join(wire, 9, "").error_code) == INVALID_GROUP_ID
     assert code(join(wire, 9, "g-bad", session=1000).error_code) == INVALID_SESSION_TIMEOUT
     assert code(join(wire, 9, "g-bad", member_id="not-a-member").error_code) == UNKNOWN_MEMBER_ID
-    hb = wire.call(HEARTBEAT, 4, {"group_id": "nobody", "generation_id": 1, "member_id": "x",
+    hb = wire.request(HEARTBEAT, 4, {"group_id": "nobody", "generation_id": 1, "member_id": "x",
                                   "group_instance_id": None})
     assert code(hb.error_code) == UNKNOWN_MEMBER_ID
-    hb = wire.call(HEARTBEAT, 4, {"group_id": "", "generation_id": 1, "member_id": "x", "group_instance_id": None})
+    hb = wire.request(HEARTBEAT, 4, {"group_id": "", "generation_id": 1, "member_id": "x", "group_instance_id": None})
     assert code(hb.error_code) == INVALID_GROUP_ID
     # The longest group id the protocol can carry is accepted, as by Kafka.
     assert code(join(wire, 9, "L" * 32767).error_code) == MEMBER_ID_REQUIRED
@@ -189,7 +189,7 @@ def test_bad_input_gets_kafkas_error_codes(wire):
     r = join_member(wire, 9, "g-stale")
     assert commit(wire, 9, "g-stale", 0, r.member_id) == [ILLEGAL_GENERATION]
     assert commit(wire, 9, "g-stale", 1, "stranger") == [UNKNOWN_MEMBER_ID]
-    hb = wire.call(HEARTBEAT, 4, {"group_id": "g-stale", "generation_id": 0, "member_id": r.member_id,
+    hb = wire.request(HEARTBEAT, 4, {"group_id": "g-stale", "generation_id": 0, "member_id": r.member_id,
                                   "group_instance_id": None})
     assert code(hb.error_code) == ILLEGAL_GENERATION
     assert commit(wire, 8, "g-unknown", 4, "m") == [ILLEGAL_GENERATION]
@@ -202,12 +202,12 @@ def test_bad_input_gets_kafkas_error_codes(wire):
     assert code(unknown.error_code) == NONE
     assert [p.committed_offset for t in unknown.topics for p in t.partitions] == [-1, -1]
 
-    d = wire.call(DELETE_GROUPS, 2, {"groups_names": ["g-stale"]})
+    d = wire.request(DELETE_GROUPS, 2, {"groups_names": ["g-stale"]})
     assert code(d.results[0].error_code) == NON_EMPTY_GROUP
-    od = wire.call(OFFSET_DELETE, 0, {"group_id": "g-stale", "topics": [{"name": TOPIC, "partitions": [
+    od = wire.request(OFFSET_DELETE, 0, {"group_id": "g-stale", "topics": [{"name": TOPIC, "partitions": [
         {"partition_index": 0}]}]})
     assert code(od.error_code) == NONE and code(od.topics[0].partitions[0].error_code) == GROUP_SUBSCRIBED_TO_TOPIC
-    od = wire.call(OFFSET_DELETE, 0, {"group_id": "g-simple", "topics": [{"name": TOPIC, "partitions": [
+    od = wire.request(OFFSET_DELETE, 0, {"group_id": "g-simple", "topics": [{"name": TOPIC, "partitions": [
         {"partition_index": 0}, {"partition_index": 9}]}]})
     assert [code(p.error_code) for p in od.topics[0].partitions] == [NONE, UNKNOWN_TOPIC_OR_PARTITION]
 
@@ -217,7 +217,7 @@ def test_oversized_protocol_metadata_fails_the_leaders_sync_like_kafka(wire):
     max.message.bytes of __consumer_offsets the write fails, and Kafka maps
     that to UNKNOWN_SERVER_ERROR."""
     r = join_member(wire, 9, "g-huge", metadata=b"\x00" * 2_000_000)
-    s = wire.call(SYNC_GROUP, 5, {"group_id": "g-huge", "generation_id": r.generation_id, "member_id": r.member_id,
+    s = wire.request(SYNC_GROUP, 5, {"group_id": "g-huge", "generation_id": r.generation_id, "member_id": r.member_id,
                                   "group_instance_id": None, "protocol_type": "consumer", "protocol_name": "range",
                                   "assignments": [{"member_id": r.member_id, "assignment": b""}]})
     assert code(s.error_code) == UNKNOWN_SERVER_ERROR
@@ -225,7 +225,7 @@ def test_oversized_protocol_metadata_fails_the_leaders_sync_like_kafka(wire):
 
 def test_offset_fetch_v8_several_groups_and_all_partitions(wire):
     assert commit(wire, 9, "g-multi-a", partitions=((0, 1), (1, 2))) == [NONE, NONE]
-    r = wire.call(OFFSET_FETCH, 8, {"groups": [{"group_id": "g-multi-a", "topics": None},
+    r = wire.request(OFFSET_FETCH, 8, {"groups": [{"group_id": "g-multi-a", "topics": None},
                                                {"group_id": "g-multi-none", "topics": None}],
                                     "require_stable": False})
     a, none = r.groups

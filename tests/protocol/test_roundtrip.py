@@ -15,11 +15,13 @@ import struct
 import uuid
 
 import pytest
-from kafka_wire import KafkaWire, record_batch, request_header
+from batchgen import batch_of
 from kio.serial import entity_reader
+from wire import CLIENT_ID, connect
 
 from fluxmq.handlers import load_all
 from fluxmq.protocol import codec
+from fluxmq.tools.client import KafkaWireClient, request_header
 
 REGISTRY = load_all()
 SERVED = [(key, v) for key, h in sorted(REGISTRY.items()) for v in range(h.min_served, h.max_version + 1)]
@@ -32,12 +34,12 @@ UNSUPPORTED_VERSION = 35
 def topic(broker):
     """A topic with 2 partitions and one record, for the requests that name one."""
     name = "rt-" + uuid.uuid4().hex[:10]
-    with KafkaWire.to(broker) as w:
-        r = w.call(19, 7, {"topics": [{"name": name, "num_partitions": 2, "replication_factor": 1}],
+    with connect(broker) as w:
+        r = w.request(19, 7, {"topics": [{"name": name, "num_partitions": 2, "replication_factor": 1}],
                            "timeout": 5000})
         assert r.topics[0].error_code == 0
-        w.call(0, 9, {"acks": -1, "timeout": 5000, "topic_data": [
-            {"name": name, "partition_data": [{"index": 0, "records": record_batch([b"hello"])}]}]})
+        w.request(0, 9, {"acks": -1, "timeout": 5000, "topic_data": [
+            {"name": name, "partition_data": [{"index": 0, "records": batch_of([b"hello"])}]}]})
         return name, r.topics[0].topic_id
 
 
@@ -45,12 +47,12 @@ def _fresh(base: str, version: int, what: str) -> str:
     return f"{base}-{what}-v{version}-{uuid.uuid4().hex[:6]}"
 
 
-def minimal_request(w: KafkaWire, key: int, version: int, topic: tuple[str, uuid.UUID]) -> dict:
+def minimal_request(w: KafkaWireClient, key: int, version: int, topic: tuple[str, uuid.UUID]) -> dict:
     """A small valid request of this API; admin APIs act on topics of their own."""
     name, topic_id = topic
     if key == 0:  # Produce
         return {"acks": 1, "timeout": 5000, "transactional_id": None, "topic_data": [
-            {"name": name, "topic_id": topic_id, "partition_data": [{"index": 1, "records": record_batch([b"v"])}]}]}
+            {"name": name, "topic_id": topic_id, "partition_data": [{"index": 1, "records": batch_of([b"v"])}]}]}
     if key == 1:  # Fetch
         return {"replica_id": -1, "max_wait": 0, "min_bytes": 0, "max_bytes": 1 << 20, "isolation_level": 0,
                 "session_id": 0, "session_epoch": -1, "rack_id": "", "topics": [
@@ -69,12 +71,12 @@ def minimal_request(w: KafkaWire, key: int, version: int, topic: tuple[str, uuid
                 "timeout": 5000}
     if key == 20:  # DeleteTopics: a topic of its own
         doomed = _fresh(name, version, "delete")
-        assert w.call(19, 7, {"topics": [{"name": doomed, "num_partitions": 1, "replication_factor": 1}],
+        assert w.request(19, 7, {"topics": [{"name": doomed, "num_partitions": 1, "replication_factor": 1}],
                               "timeout": 5000}).topics[0].error_code == 0
         return {"topic_names": [doomed], "topics": [{"name": doomed}], "timeout": 5000}
     if key == 37:  # CreatePartitions
         grown = _fresh(name, version, "grow")
-        assert w.call(19, 7, {"topics": [{"name": grown, "num_partitions": 1, "replication_factor": 1}],
+        assert w.request(19, 7, {"topics": [{"name": grown, "num_partitions": 1, "replication_factor": 1}],
                               "timeout": 5000}).topics[0].error_code == 0
         return {"topics": [{"name": grown, "count": 2, "assignments": None}], "timeout": 5000}
     if key == 32:  # DescribeConfigs
@@ -95,7 +97,7 @@ def minimal_request(w: KafkaWire, key: int, version: int, topic: tuple[str, uuid
                 "rebalance_timeout": 30000, "subscribed_topic_names": [name], "topic_partitions": []}
         if key == 68:
             return join
-        assert w.call(68, 1, join).error_code == 0
+        assert w.request(68, 1, join).error_code == 0
         return {"group_ids": [join["group_id"]], "include_authorized_operations": False}
     if key in GROUP_APIS:
         return group_request(w, key, version, name)
@@ -120,14 +122,14 @@ def _join_body(group: str, topic: str, member_id: str = "") -> dict:
             "protocols": [{"name": "range", "metadata": _subscription(topic)}]}
 
 
-def _stable_group(w: KafkaWire, topic: str) -> tuple[str, int, str]:
+def _stable_group(w: KafkaWireClient, topic: str) -> tuple[str, int, str]:
     """A Stable classic group with a leader and a follower (long sessions):
     the follower's JoinGroup, SyncGroup and Heartbeat are then answered at
     once with no error, at every version."""
     if topic not in _STABLE:
         group = f"{topic}-stable-{uuid.uuid4().hex[:6]}"
         host, port = w.sock.getpeername()[:2]
-        ws = [KafkaWire(host, port, timeout=30.0) for _ in range(2)]  # two members, joining together
+        ws = [connect(f"{host}:{port}", timeout=30.0) for _ in range(2)]  # two members, joining together
         try:
             cids = [m.send(11, 3, _join_body(group, topic)) for m in ws]  # v3: no MEMBER_ID_REQUIRED
             joins = [m.receive(11, 3, cid) for m, cid in zip(ws, cids)]
@@ -136,7 +138,7 @@ def _stable_group(w: KafkaWire, topic: str) -> tuple[str, int, str]:
             follower = next(j.member_id for j in joins if j.member_id != leader)
             generation = joins[0].generation_id
             lead_w = ws[0] if joins[0].member_id == leader else ws[1]
-            assert lead_w.call(14, 3, {"group_id": group, "generation_id": generation, "member_id": leader,
+            assert lead_w.request(14, 3, {"group_id": group, "generation_id": generation, "member_id": leader,
                                        "group_instance_id": None, "assignments": [
                                            {"member_id": leader, "assignment": b"L"},
                                            {"member_id": follower, "assignment": b"F"}]}).error_code == 0
@@ -147,7 +149,7 @@ def _stable_group(w: KafkaWire, topic: str) -> tuple[str, int, str]:
     return _STABLE[topic]
 
 
-def group_request(w: KafkaWire, key: int, version: int, topic: str) -> dict:
+def group_request(w: KafkaWireClient, key: int, version: int, topic: str) -> dict:
     if key == 10:  # FindCoordinator
         return {"key": "g", "key_type": 0, "coordinator_keys": ["g", "h"]}
     if key == 8:  # OffsetCommit: a simple group (generation -1)
@@ -166,13 +168,13 @@ def group_request(w: KafkaWire, key: int, version: int, topic: str) -> dict:
         group = _fresh(topic, version, "del")
         commit = group_request(w, 8, 9, topic)
         commit["group_id"] = group
-        assert w.call(8, 9, commit).topics[0].partitions[0].error_code == 0
+        assert w.request(8, 9, commit).topics[0].partitions[0].error_code == 0
         if key == 42:
             return {"groups_names": [group]}
         return {"group_id": group, "topics": [{"name": topic, "partitions": [{"partition_index": 0}]}]}
     if key == 13:  # LeaveGroup: a pending member (JoinGroup v4+ handed out an id)
         group = _fresh(topic, version, "leave")
-        pending = w.call(11, 4, _join_body(group, topic)).member_id
+        pending = w.request(11, 4, _join_body(group, topic)).member_id
         return {"group_id": group, "member_id": pending,
                 "members": [{"member_id": pending, "group_instance_id": None, "reason": "done"}]}
     if key == 16:  # ListGroups
@@ -208,7 +210,7 @@ def error_codes(entity, path="") -> list[tuple[str, int]]:
 
 @pytest.mark.parametrize("key,version", SERVED, ids=[f"{REGISTRY[k].name}-v{v}" for k, v in SERVED])
 def test_every_served_version_round_trips(broker, topic, key, version):
-    with KafkaWire.to(broker) as w:
+    with connect(broker) as w:
         body = minimal_request(w, key, version, topic)
         cid = w.send(key, version, body, correlation_id=0x5EED0000 + key * 100 + version)
         resp = w.receive(key, version, cid)  # checks the correlation id and exact decoding
@@ -216,13 +218,13 @@ def test_every_served_version_round_trips(broker, topic, key, version):
         errors = [e for e in error_codes(resp) if e[1] != 0]
         assert not errors, f"{REGISTRY[key].name} v{version}: {errors}"
         # The connection stays usable: a second request on it is answered too.
-        again = w.call(API_VERSIONS, 0, {})
+        again = w.request(API_VERSIONS, 0, {})
         assert int(again.error_code) == 0
 
 
 def test_registry_matches_api_versions(broker):
-    with KafkaWire.to(broker) as w:
-        resp = w.call(API_VERSIONS, 4, minimal_request(w, API_VERSIONS, 4, ("x", None)))
+    with connect(broker) as w:
+        resp = w.request(API_VERSIONS, 4, minimal_request(w, API_VERSIONS, 4, ("x", None)))
     advertised = {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys}
     assert advertised == {k: (h.min_version, h.max_version) for k, h in REGISTRY.items()}
 
@@ -230,7 +232,7 @@ def test_registry_matches_api_versions(broker):
 # ------------------------------------------------------------ ApiVersions
 @pytest.mark.parametrize("version", [0, 1, 2, 3, 4])
 def test_api_versions_supported(broker, version):
-    with KafkaWire.to(broker) as w:
+    with connect(broker) as w:
         cid = w.send(API_VERSIONS, version, minimal_request(w, API_VERSIONS, version, ("x", None)))
         frame = w.recv_frame()
     assert struct.unpack_from(">i", frame, 0)[0] == cid
@@ -245,9 +247,9 @@ def test_api_versions_supported(broker, version):
 
 @pytest.mark.parametrize("version", [5, 127])
 def test_api_versions_unsupported_version_gets_v0_error_body(broker, version):
-    with KafkaWire.to(broker) as w:
+    with connect(broker) as w:
         body = codec.encode_request(API_VERSIONS, 4, minimal_request(w, API_VERSIONS, 4, ("x", None)))
-        w.send_frame(request_header(API_VERSIONS, version, 4242, "fluxmq-tests", True) + body)
+        w.send_frame(request_header(API_VERSIONS, version, 4242, CLIENT_ID, True) + body)
         frame = w.recv_frame()
         # v0 response: header v0 (no tagged fields), body error_code + api_keys only.
         assert struct.unpack_from(">ih", frame, 0) == (4242, UNSUPPORTED_VERSION)
@@ -256,7 +258,7 @@ def test_api_versions_unsupported_version_gets_v0_error_body(broker, version):
         keys = {k.api_key: (k.min_version, k.max_version) for k in entity.api_keys}
         assert keys == {k: (h.min_version, h.max_version) for k, h in REGISTRY.items()}
         # The client may retry on the same connection with a version we know.
-        assert int(w.call(API_VERSIONS, 3, minimal_request(w, API_VERSIONS, 3, ("x", None))).error_code) == 0
+        assert int(w.request(API_VERSIONS, 3, minimal_request(w, API_VERSIONS, 3, ("x", None))).error_code) == 0
 
 
 # ------------------------------------------------------------ Produce v0-v2
@@ -276,8 +278,8 @@ def _legacy_produce(version: int, topics: list[tuple[str, list[int]]]) -> bytes:
 def test_produce_v0_v2_unsupported_version_per_partition(broker, topic, version):
     name = topic[0]
     asked = [(name, [0, 1]), (name + "-other", [3])]
-    with KafkaWire.to(broker) as w:
-        w.send_frame(request_header(PRODUCE, version, 777, "fluxmq-tests", False) + _legacy_produce(version, asked))
+    with connect(broker) as w:
+        w.send_frame(request_header(PRODUCE, version, 777, CLIENT_ID, False) + _legacy_produce(version, asked))
         frame = w.recv_frame()
         # Response v0-2: correlation id | [topic | [partition int32 | error int16 | base_offset int64
         #                | log_append_time int64 (v2)]] | throttle_time int32 (v1+)
@@ -300,9 +302,9 @@ def test_produce_v0_v2_unsupported_version_per_partition(broker, topic, version)
             assert struct.unpack_from(">i", frame, pos) == (0,)
             pos += 4
         assert pos == len(frame)
-        assert int(w.call(API_VERSIONS, 0, {}).error_code) == 0  # connection still usable
+        assert int(w.request(API_VERSIONS, 0, {}).error_code) == 0  # connection still usable
         # Nothing was written: partition 0 still holds only the fixture's record.
-        lo = w.call(2, 1, minimal_request(w, 2, 1, topic))
+        lo = w.request(2, 1, minimal_request(w, 2, 1, topic))
         assert lo.topics[0].partitions[0].offset == 1
 
 
@@ -314,8 +316,8 @@ OUTSIDE = [(k, h.max_version + 1) for k, h in sorted(REGISTRY.items()) if k != A
 @pytest.mark.parametrize("key,version", OUTSIDE, ids=[f"{REGISTRY[k].name}-v{v}" for k, v in OUTSIDE])
 def test_version_outside_the_range_closes_the_connection(broker, key, version):
     h = REGISTRY[key]
-    with KafkaWire.to(broker, timeout=5.0) as w:
-        w.send_frame(request_header(key, version, 99, "fluxmq-tests", True) + b"\x00" * 16)
-        assert w.closed_by_peer(), f"{h.name} v{version} was not refused"
-    with KafkaWire.to(broker) as w:  # the broker is fine
-        assert int(w.call(API_VERSIONS, 0, {}).error_code) == 0
+    with connect(broker, timeout=5.0) as w:
+        w.send_frame(request_header(key, version, 99, CLIENT_ID, True) + b"\x00" * 16)
+        assert w.wait_closed(), f"{h.name} v{version} was not refused"
+    with connect(broker) as w:  # the broker is fine
+        assert int(w.request(API_VERSIONS, 0, {}).error_code) == 0

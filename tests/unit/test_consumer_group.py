@@ -157,6 +157,17 @@ def settle(clients, rounds=6):
             no_overlap(clients)
 
 
+def settled_pair(partitions: int, **config) -> tuple[Harness, Client, Client]:
+    """Members a and b of a group on topic t (`partitions` partitions), joined and settled."""
+    h = Harness(**config)
+    h.meta.create("t", partitions)
+    a, b = Client(h, "a"), Client(h, "b")
+    a.join()
+    b.join()
+    settle([a, b])
+    return h, a, b
+
+
 # ------------------------------------------------------------------- joins
 def test_first_member_gets_everything():
     h = Harness()
@@ -295,12 +306,7 @@ def test_group_max_size():
 
 # ------------------------------------------------------------------ epochs
 def test_fenced_member_epochs():
-    h = Harness()
-    h.meta.create("t", 4)
-    a, b = Client(h, "a"), Client(h, "b")
-    a.join()
-    b.join()
-    settle([a, b])
+    h, a, b = settled_pair(4)
     assert a.epoch == 2
     assert error_of(lambda: h.hb(member_id="a", member_epoch=3)) == code("FENCED_MEMBER_EPOCH")
     assert error_of(lambda: h.hb(member_id="a", member_epoch=0, rebalance_timeout_ms=1000,
@@ -317,12 +323,7 @@ def test_fenced_member_epochs():
 
 
 def test_fenced_member_rejoins_with_same_id():
-    h = Harness()
-    h.meta.create("t", 2)
-    a, b = Client(h, "a"), Client(h, "b")
-    a.join()
-    b.join()
-    settle([a, b])
+    h, a, b = settled_pair(2)
     epoch = h.group.group_epoch
     a.join()  # KIP-1082 client after FENCED_MEMBER_EPOCH: same id, epoch 0, owns nothing
     settle([a, b])
@@ -332,12 +333,7 @@ def test_fenced_member_rejoins_with_same_id():
 
 # ------------------------------------------------------------------ leaving
 def test_leave_bumps_epoch_and_frees_partitions():
-    h = Harness()
-    h.meta.create("t", 4)
-    a, b = Client(h, "a"), Client(h, "b")
-    a.join()
-    b.join()
-    settle([a, b])
+    h, a, b = settled_pair(4)
     resp = b.leave()
     assert resp["member_epoch"] == -1 and resp["error_code"] == 0
     assert "b" not in h.group.members and h.group.group_epoch == 3
@@ -349,12 +345,7 @@ def test_leave_bumps_epoch_and_frees_partitions():
 
 
 def test_session_timeout_expires_member():
-    h = Harness(session_timeout_ms=45000)
-    h.meta.create("t", 4)
-    a, b = Client(h, "a"), Client(h, "b")
-    a.join()
-    b.join()
-    settle([a, b])
+    h, a, b = settled_pair(4, session_timeout_ms=45000)
     for _ in range(10):
         h.tick(5000)
         a.heartbeat()  # b is silent
