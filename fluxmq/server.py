@@ -314,6 +314,7 @@ class Broker:
                 if now - last_retention >= retention_every:
                     last_retention = now
                     self.logs.apply_retention()
+                self.logs.cleaner.maybe_clean()  # log compaction: a pass every log.cleaner.backoff.ms (log/cleaner.py)
                 if now - self._last_checkpoint_ms >= CHECKPOINT_INTERVAL_MS:
                     self._last_checkpoint_ms = now
                     self.logs.checkpoint()

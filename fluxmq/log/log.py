@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from fluxmq import native
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.log.producer_state import Duplicate, ProducerStateManager
-from fluxmq.log.segment import LogSegment
+from fluxmq.log.segment import LogSegment, close_soon
 from fluxmq.util.file_range import FileRange
 
 TIMESTAMP_TYPE_BIT = 0x08
@@ -44,6 +44,11 @@ class LogConfig:
     compression: int | None = None  # a codec to rewrite batches in; None keeps the producer's
     compression_levels: dict = field(default_factory=dict)
     min_insync_replicas: int = 1
+    # Log compaction (cleanup.policy=compact; fluxmq/log/cleaner.py)
+    delete_retention_ms: int = 86400000
+    min_compaction_lag_ms: int = 0
+    max_compaction_lag_ms: int = 2**63 - 1
+    min_cleanable_ratio: float = 0.5
 
 
 @dataclass
@@ -127,7 +132,11 @@ class Log:
             return False
         if seg.size + incoming > self.config.segment_bytes:
             return True
-        return now_ms - seg.created_ms >= self.config.segment_ms
+        roll_ms = self.config.segment_ms
+        if self.config.compact:
+            # KIP-354: the active segment is never cleaned, so it rolls by max.compaction.lag.ms too.
+            roll_ms = min(roll_ms, self.config.max_compaction_lag_ms)
+        return now_ms - seg.created_ms >= roll_ms
 
     def roll(self) -> LogSegment:
         """Closes the active segment for appends and starts one at the log end."""
@@ -366,8 +375,9 @@ class Log:
             self.segments.pop(0)
             self.base_offsets.pop(0)
             self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
-            seg.delete()
+            seg.delete(close=False)
             count += 1
+        close_soon(segments[:count])
         return count
 
     def apply_retention(self, now_ms: int) -> int:
@@ -376,7 +386,8 @@ class Log:
             return 0  # cleanup.policy=compact only (e.g. __consumer_offsets): no time/size retention
         doomed = []
         if cfg.retention_ms >= 0:
-            doomed = [s for s in self.segments[:-1] if s.max_timestamp >= 0 and now_ms - s.max_timestamp > cfg.retention_ms]
+            doomed = [s for s in self.segments[:-1]
+                      if s.largest_timestamp() >= 0 and now_ms - s.largest_timestamp() > cfg.retention_ms]
             # Only a prefix may go.
             prefix = []
             for s in self.segments[:-1]:
@@ -394,10 +405,31 @@ class Log:
                 doomed.append(s)
         return self.delete_segments_before(doomed) if doomed else 0
 
+    def replace_segments(self, new: LogSegment, old: list[LogSegment]) -> None:
+        """Log compaction (fluxmq/log/cleaner.py; Kafka's LocalLog.replaceSegments):
+        `new`, a cleaned copy of the consecutive closed segments `old` with
+        the base offset of old[0] and its files suffixed ".cleaned", takes
+        their place. Crash-safe order: rename to ".swap" (from here the
+        loader completes the swap), delete old[1:] first to last, then rename
+        the .swap over old[0]'s file. See cleaner.complete_interrupted_swaps.
+        The old segments' fds stay open (a response about to be sent may
+        still name them): the caller closes them."""
+        i = next(k for k, seg in enumerate(self.segments) if seg is old[0])
+        assert all(self.segments[i + k] is seg for k, seg in enumerate(old)) and i + len(old) < len(self.segments)
+        new.change_suffix(".cleaned", ".swap")
+        for seg in old[1:]:
+            self.dirty_segments.discard(seg)
+            seg.delete(close=False)
+        self.dirty_segments.discard(old[0])
+        new.change_suffix(".swap", "")  # replaces old[0]'s files
+        self.segments[i:i + len(old)] = [new]
+        self.base_offsets[i:i + len(old)] = [new.base_offset]
+
     # --------------------------------------------------------- lifecycle
     def truncate_fully(self) -> None:
         for seg in self.segments:
-            seg.delete()
+            seg.delete(close=False)
+        close_soon(list(self.segments))
         self.segments.clear()
         self.base_offsets.clear()
         self.producer_state.truncate()

@@ -6,6 +6,7 @@ Data dir layout (Kafka's names):
     topics.json                           topic ids, partition counts, topic configs
     recovery-point-offset-checkpoint      per partition: offset below which data is synced
     log-start-offset-checkpoint           per partition: first retained offset
+    cleaner-offset-checkpoint             per compacted partition: first dirty offset (log/cleaner.py)
     .kafka_cleanshutdown                  present only after a clean shutdown
     <topic>-<partition>/                  segments: <20-digit base>.log/.index/.timeindex,
                                           partition.metadata (topic id)
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from fluxmq import native
 from fluxmq.config import BrokerConfig, TOPIC_CONFIGS, validate_topic_configs
 from fluxmq.errors import ErrorCode, KafkaError
+from fluxmq.log.cleaner import LogCleaner, complete_interrupted_swaps
 from fluxmq.log.compression import CODECS
 from fluxmq.log.log import Log, LogConfig
 from fluxmq.log.segment import LogSegment
@@ -115,6 +117,7 @@ class LogManager:
         self._sync_waiters: list[asyncio.Future] = []
         self._sync_wake: asyncio.Event | None = None
         self._flusher: asyncio.Task | None = None
+        self.cleaner = LogCleaner(self)  # log compaction (fluxmq/log/cleaner.py)
 
     # ----------------------------------------------------------- start-up
     def startup(self, recovery_mode: str = "auto") -> None:
@@ -132,6 +135,7 @@ class LogManager:
                 self._load_log(lg, clean, recovery_points.get((name, p), 0), start_offsets.get((name, p), 0))
                 topic.logs.append(lg)
             self._register(topic)
+        self.cleaner.load_checkpoints()  # log compaction: how far each compacted log is clean
         if os.path.exists(marker):
             os.unlink(marker)  # from now on, a crash is detected
         log.info("loaded %d topics, %d partitions from %s in %.0f ms (%s start)",
@@ -192,6 +196,10 @@ class LogManager:
             compression_levels={"gzip": get("compression.gzip.level"), "lz4": get("compression.lz4.level"),
                                 "zstd": get("compression.zstd.level")},
             min_insync_replicas=get("min.insync.replicas"),
+            delete_retention_ms=get("delete.retention.ms"),
+            min_compaction_lag_ms=get("min.compaction.lag.ms"),
+            max_compaction_lag_ms=get("max.compaction.lag.ms"),
+            min_cleanable_ratio=get("min.cleanable.dirty.ratio"),
         )
 
     def _open_log(self, topic: Topic, partition: int) -> Log:
@@ -209,10 +217,9 @@ class LogManager:
         """LogLoader: open every segment, rebuild indexes and producer state,
         and after a crash validate CRCs from the recovery point and truncate a
         torn tail (and any segment after a corrupt one)."""
+        # Log compaction: drop .cleaned/.deleted/.tmp files, finish an interrupted .swap.
+        complete_interrupted_swaps(lg.dir, lg.config.index_interval_bytes, self.clock.milliseconds())
         bases = sorted(int(n[:-4]) for n in os.listdir(lg.dir) if n.endswith(".log") and n[:-4].isdigit())
-        for n in os.listdir(lg.dir):
-            if n.endswith((".tmp", ".deleted", ".cleaned", ".swap")):
-                os.unlink(os.path.join(lg.dir, n))
         lg.log_start_offset = log_start
         truncate_rest = False
         for i, base in enumerate(bases):
@@ -405,6 +412,7 @@ class LogManager:
         """Clean shutdown: sync everything, write indexes and checkpoints, then the marker."""
         if self._flusher is not None:
             self._flusher.cancel()
+        self.cleaner.shutdown()  # log compaction: abandon a clean in progress, write its checkpoint
         fds = [seg.fd for lg in self.all_logs() for seg in lg.segments if seg.fd >= 0]
         native.sync_fds(fds)
         for lg in self.all_logs():

@@ -9,6 +9,7 @@ native call.
 
 from __future__ import annotations
 
+import asyncio
 import mmap
 import os
 import struct
@@ -30,15 +31,19 @@ def segment_name(base_offset: int) -> str:
 
 
 class LogSegment:
-    def __init__(self, directory: str, base_offset: int, index_interval_bytes: int, created_ms: int):
+    def __init__(self, directory: str, base_offset: int, index_interval_bytes: int, created_ms: int,
+                 suffix: str = ""):
+        """`suffix` is appended to every file name (Kafka's LogSegment.open
+        fileSuffix): ".cleaned" / ".swap" for a segment the log cleaner is
+        building or swapping in (fluxmq/log/cleaner.py)."""
         self.directory = directory
         self.base_offset = base_offset
         name = os.path.join(directory, segment_name(base_offset))
-        self.log_path = name + ".log"
+        self.log_path = name + ".log" + suffix
         self.fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         self.size = os.fstat(self.fd).st_size
-        self.offset_index = OffsetIndex(name + ".index", base_offset)
-        self.time_index = TimeIndex(name + ".timeindex", base_offset)
+        self.offset_index = OffsetIndex(name + ".index" + suffix, base_offset)
+        self.time_index = TimeIndex(name + ".timeindex" + suffix, base_offset)
         self.index_interval_bytes = index_interval_bytes
         self.bytes_since_last_index = 0
         self.max_timestamp = -1
@@ -174,15 +179,57 @@ class LogSegment:
         self.offset_index.flush()
         self.time_index.flush()
 
+    def largest_timestamp(self) -> int:
+        """Kafka's LogSegment.largestTimestamp: the largest batch timestamp,
+        or the file's last-modified time when the segment has none (emptied
+        by compaction, or records without timestamps)."""
+        if self.max_timestamp >= 0:
+            return self.max_timestamp
+        try:
+            st = os.fstat(self.fd) if self.fd >= 0 else os.stat(self.log_path)
+        except OSError:
+            return -1
+        return st.st_mtime_ns // 1_000_000
+
+    def change_suffix(self, old: str, new: str) -> None:
+        """Renames the segment's files from suffix `old` to `new` (Kafka's
+        changeFileSuffixes); the .log file goes last. The fd stays valid."""
+        for holder, attr in ((self.offset_index, "path"), (self.time_index, "path"), (self, "log_path")):
+            path = getattr(holder, attr)
+            if not path.endswith(old):
+                continue
+            target = path[:len(path) - len(old)] + new
+            try:
+                os.replace(path, target)
+            except FileNotFoundError:
+                if holder is self:
+                    raise
+            setattr(holder, attr, target)
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
 
-    def delete(self) -> None:
-        self.close()
+    def delete(self, close: bool = True) -> None:
+        """Unlinks the files; close=False leaves the fd open for the caller to close."""
+        if close:
+            self.close()
         for path in (self.log_path, self.offset_index.path, self.time_index.path):
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
+
+
+def close_soon(segments: list[LogSegment]) -> None:
+    """Closes deleted or replaced segments' fds on the next loop iteration: a
+    delayed fetch's done callback, already queued, may still send a FileRange
+    of one (it is sent, or copied, before anything queued after it runs)."""
+    def close():
+        for seg in segments:
+            seg.close()
+    try:
+        asyncio.get_running_loop().call_soon(close)
+    except RuntimeError:  # no loop: tests and tools
+        close()
