@@ -254,7 +254,9 @@ class GroupCoordinator:
         return self.offsets.delete_offsets(group_id, topics)
 
     # ======================================================== admin APIs
-    def describe_groups(self, group_ids: list[str]) -> list[dict]:
+    def describe_groups(self, group_ids: list[str], version: int = 0) -> list[dict]:
+        """v6+ (KIP-1043) reports an unknown or non-classic group as
+        GROUP_ID_NOT_FOUND; older versions as Dead with no error."""
         out = []
         for group_id in group_ids:
             if self._inactive() or group_id is None:
@@ -264,6 +266,11 @@ class GroupCoordinator:
             group = self.groups.get(group_id)
             if isinstance(group, ClassicGroup):
                 out.append(group.describe())
+            elif version >= 6:
+                described = _described(group_id, S.DEAD.value, ErrorCode.GROUP_ID_NOT_FOUND)
+                described["error_message"] = (f"Group {group_id} not found." if group is None
+                                              else f"Group {group_id} is not a classic group.")
+                out.append(described)
             else:
                 # Unknown, or not a classic group (KIP-848 groups answer
                 # ConsumerGroupDescribe): Dead with no error before v6.

@@ -190,6 +190,7 @@ def to_ms(value) -> int:
 _FIXED = {"int8": 1, "bool": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4, "timedelta_i32": 4,
           "int64": 8, "timedelta_i64": 8, "datetime_i64": 8, "float64": 8, "uuid": 16, "error_code": 2}
 _VAR = {"string", "bytes", "records"}
+MAX_STRING = 0x7FFF
 
 
 class Malformed(ValueError):
@@ -249,6 +250,9 @@ def _value(buf, pos, end, kafka_type, flexible):
         return pos
     if kafka_type in _VAR:
         n, pos = _length(buf, pos, end, flexible, wide=kafka_type != "string")
+        if kafka_type == "string" and n > MAX_STRING:
+            # Kafka's generated readers refuse it, whatever the framing allows.
+            raise Malformed(f"string of {n} bytes is longer than {MAX_STRING}")
         return pos + max(n, 0)
     raise Malformed(f"unknown type {kafka_type}")
 
