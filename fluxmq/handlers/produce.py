@@ -6,7 +6,8 @@ to 2.11 disables gzip/snappy/lz4 unless Produce v0 is listed.
 
 A request is split topic -> partition; every partition's batches are
 validated (CRC, size, idempotence window) and offset-stamped by the Log, then
-all partitions are written with one native call. acks=1 answers once the
+all partitions are written with one native call. The response is framed by
+hand (protocol/produce_response.py, checked byte for byte against kio). acks=1 answers once the
 bytes are in the page cache; acks=-1 after the group-committed fdatasync;
 acks=0 never answers, and closes the connection on an error as Kafka does so
 the producer notices. Topics are auto-created on produce when
@@ -22,6 +23,7 @@ from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import NO_RESPONSE, api
 from fluxmq.handlers.metadata import maybe_auto_create
 from fluxmq.log.log import AppendPlan
+from fluxmq.protocol import produce_response
 from fluxmq.protocol.codec import ZERO_UUID
 
 API_KEY = 0
@@ -57,7 +59,7 @@ def handle(ctx, request):
         responses = [{"name": getattr(td, "name", None), "topic_id": getattr(td, "topic_id", ZERO_UUID),
                       "partition_responses": [_partition_response(p.index, code) for p in td.partition_data]}
                      for td in request.topic_data]
-        return {"responses": responses, "throttle_time": 0}
+        return produce_response.encode(ctx.api_version, responses)
     now = broker.clock.milliseconds()
     plans: list[AppendPlan] = []
     planned: set = set()
@@ -117,8 +119,8 @@ def handle(ctx, request):
         return NO_RESPONSE
     if acks == -1 and any(r["error_code"] == ErrorCode.NONE and r["base_offset"] >= 0
                           for t in topics_out for r in t["partition_responses"]):
-        return _after_sync(broker, response)
-    return response
+        return _after_sync(ctx, broker, response)
+    return produce_response.encode(ctx.api_version, topics_out)
 
 
 def _write(broker, plans, results) -> None:
@@ -141,7 +143,7 @@ def _write(broker, plans, results) -> None:
         broker.data_waiters.notify((plan.log.topic, plan.log.partition))
 
 
-async def _after_sync(broker, response):
+async def _after_sync(ctx, broker, response):
     try:
         await broker.logs.sync()
     except KafkaError as e:
@@ -149,7 +151,7 @@ async def _after_sync(broker, response):
             for r in t["partition_responses"]:
                 if r["error_code"] == ErrorCode.NONE:
                     r.update(error_code=e.code, error_message=str(e), base_offset=-1)
-    return response
+    return produce_response.encode(ctx.api_version, response["responses"])
 
 
 # ------------------------------------------------------------ v0-v2 rejection
