@@ -35,7 +35,7 @@ bench-deps: install
 	$(PIP) install $(PIP_FLAGS) -r benchmarks/requirements.txt
 	mvn -q -B -f benchmarks/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=target/lib
 
-# FluxMQ beside Apache Kafka 4.1.1 on this machine (benchmarks/README.md); BENCH_ARGS="--repeats 2" etc.
+# FluxMQ beside Apache Kafka 4.1.1 on this machine (see benchmarks/run.py); BENCH_ARGS="--repeats 2" etc.
 bench: bench-deps
 	$(PYTHON) benchmarks/run.py $(BENCH_ARGS)
 
