@@ -36,6 +36,8 @@ import struct
 import uuid
 from dataclasses import dataclass
 
+from fluxmq.util.varint import uvarint as _uvarint
+
 # ----------------------------------------------------------------- schemas
 ZERO_UUID = uuid.UUID(int=0)
 NULL = object()  # a field default of null (Kafka's "default": "null")
@@ -130,15 +132,6 @@ def _default(f: Field, version: int = 0):
 
 
 # ------------------------------------------------------------------ writer
-def _uvarint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 class _Writer:
     def __init__(self, flexible: bool):
         self.flexible = flexible

@@ -7,21 +7,12 @@ from __future__ import annotations
 import struct
 
 from fluxmq import native
+from fluxmq.util.varint import varint as _varint
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")
 _CRC_START = 21
 _CRC_POS = 17
 LOG_OVERHEAD = 12
-
-
-def _varint(value: int) -> bytes:
-    z = ((value << 1) ^ (value >> 63)) & ((1 << 64) - 1)
-    out = bytearray()
-    while z >= 0x80:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
 
 
 def _blob(b: bytes | None) -> bytes:

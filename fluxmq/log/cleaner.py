@@ -95,6 +95,7 @@ from fluxmq import native
 from fluxmq.log.compression import compress
 from fluxmq.log.records import COMPRESSION_MASK, TIMESTAMP_TYPE_BIT, decompress, read_varint
 from fluxmq.log.segment import LogSegment, close_soon, segment_name
+from fluxmq.util.varint import varint as _varint
 
 log = logging.getLogger("fluxmq.log.cleaner")
 
@@ -125,16 +126,6 @@ _SWAP_FILE = re.compile(r"^(\d{20})\.log\.swap$")
 
 class CleanAborted(Exception):
     """The broker is shutting down."""
-
-
-def _varint(value: int) -> bytes:
-    z = ((value << 1) ^ (value >> 63)) & ((1 << 64) - 1)
-    out = bytearray()
-    while z >= 0x80:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
-    return bytes(out)
 
 
 # ------------------------------------------------------------------ reading

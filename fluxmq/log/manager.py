@@ -339,7 +339,11 @@ class LogManager:
         returns its base offset. Durable once a later sync() completes."""
         now = self.clock.milliseconds()
         plan = lg.prepare_append(batch, now)
-        self.write([plan])
+        try:
+            self.write([plan])
+        except OSError:
+            lg.abort_append(plan)  # drop whatever reached the file
+            raise
         return lg.complete_append(plan, now).base_offset
 
     def ensure_internal_topic(self, name: str, partitions: int, configs: dict[str, str]) -> Topic:

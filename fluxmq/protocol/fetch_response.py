@@ -22,6 +22,7 @@ from __future__ import annotations
 import struct
 
 from fluxmq.util.file_range import FileRange
+from fluxmq.util.varint import uvarint
 
 FIRST_FLEXIBLE = 12
 FIRST_TOPIC_ID = 13
@@ -33,15 +34,6 @@ _I32 = struct.Struct(">i")
 _I16 = struct.Struct(">h")
 _ABORTED = struct.Struct(">qq")
 NO_TAGGED_FIELDS = b"\x00"
-
-
-def uvarint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def _array_len(n: int, flexible: bool) -> bytes:

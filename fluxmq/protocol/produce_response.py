@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import struct
 
-from fluxmq.protocol.fetch_response import NO_TAGGED_FIELDS, _array_len, _string, uvarint
+from fluxmq.protocol.fetch_response import NO_TAGGED_FIELDS, _array_len, _string
 
 FIRST_FLEXIBLE = 9
 FIRST_TOPIC_ID = 13
@@ -65,4 +65,3 @@ def encode(version: int, topics: list[dict], throttle_time_ms: int = 0) -> bytes
     return b"".join(out)
 
 
-__all__ = ["encode", "uvarint"]
