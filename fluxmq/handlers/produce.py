@@ -23,6 +23,7 @@ from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import NO_RESPONSE, api
 from fluxmq.handlers.metadata import maybe_auto_create
 from fluxmq.log.log import AppendPlan
+from fluxmq.log.manager import INTERNAL_TOPICS
 from fluxmq.protocol import produce_response
 from fluxmq.protocol.codec import ZERO_UUID
 
@@ -72,6 +73,11 @@ def handle(ctx, request):
                            "partition_responses": parts_out})
         try:
             topic = _resolve_topic(ctx, td)
+            if topic.name in INTERNAL_TOPICS:
+                # Coordinator state: only the broker writes it (Kafka's "Cannot
+                # append to internal topic").
+                log.info("produce from %s to internal topic %s rejected", ctx.client_id, topic.name)
+                raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Cannot append to internal topic {topic.name}")
         except KafkaError as e:
             failed = True
             parts_out.extend(_partition_response(p.index, e.code) for p in td.partition_data)
