@@ -25,18 +25,6 @@ def append(lg: Log, batch: bytes, clock: ManualClock):
     return outcome
 
 
-def read_all(lg: Log) -> bytes:
-    r = lg.read(lg.log_start_offset, 1 << 30)
-    out = b""
-    offset = lg.log_start_offset
-    while offset < lg.log_end_offset:
-        r = lg.read(offset, 1 << 30)
-        data = os.pread(r.fd, r.length, r.offset)
-        out += data
-        offset = lg.segments[lg._segment_index(offset)].next_offset
-    return out
-
-
 def batch(n=1, ts=None, clock=None, **kw):
     recs = [Record(value=b"v%d" % i, key=b"k") for i in range(n)]
     return build_batch(recs, first_timestamp=ts if ts is not None else clock.milliseconds(), **kw)[0]
