@@ -4,6 +4,7 @@ common.py for the command line and the lines it prints."""
 from __future__ import annotations
 
 import logging
+import time
 
 from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
@@ -90,6 +91,13 @@ def main() -> int:
                         common.assigned_line(owned))
 
     stop = common.watch_stdin(None)
+    # kafka-python's leader assigns from its own metadata cache: a member that
+    # joins before the cache holds the new topic assigns it to nobody ("No
+    # partition metadata for topic") and was seen to stall afterwards. Wait
+    # for the topic first (bounded).
+    deadline = time.monotonic() + 30
+    while not consumer.partitions_for_topic(args.topic) and time.monotonic() < deadline:
+        time.sleep(0.1)
     consumer.subscribe(topics=[args.topic], listener=Listener())
     while not stop.is_set() and not budget.done():
         batches = consumer.poll(timeout_ms=200, max_records=200)
