@@ -66,6 +66,21 @@ def commit_line(offsets: dict[int, int]) -> str:
     return line("COMMIT", ",".join(f"{p}:{o}" for p, o in sorted(offsets.items())))
 
 
+def record_lines(batches, budget: "Budget", processed: dict[int, int]) -> list[str]:
+    """REC lines for a poll result of the Python clients ({tp: [records]} with
+    .partition/.offset/.value), within the budget; tracks the next offset to
+    commit per partition."""
+    out = []
+    for _tp, records in sorted(batches.items(), key=lambda kv: kv[0].partition):
+        for r in records:
+            if not budget.room():
+                break
+            out.append(line("REC", f"{r.partition} {r.offset} {(r.value or b'').decode()}"))
+            processed[r.partition] = r.offset + 1
+            budget.count += 1
+    return out
+
+
 def watch_stdin(on_stop) -> threading.Event:
     """Sets (and returns) an event when stdin says "stop" or reaches EOF."""
     stop = threading.Event()

@@ -101,14 +101,7 @@ def main() -> int:
     consumer.subscribe(topics=[args.topic], listener=Listener())
     while not stop.is_set() and not budget.done():
         batches = consumer.poll(timeout_ms=200, max_records=200)
-        out = []
-        for tp, records in sorted(batches.items(), key=lambda kv: kv[0].partition):
-            for r in records:
-                if not budget.room():
-                    break
-                out.append(common.line("REC", f"{r.partition} {r.offset} {(r.value or b'').decode()}"))
-                processed[r.partition] = r.offset + 1
-                budget.count += 1
+        out = common.record_lines(batches, budget, processed)
         if out:
             budget.saw_records()
             common.emit(*out)
