@@ -97,8 +97,17 @@ def set_log_append_time(buf: bytearray, position: int, timestamp_ms: int) -> Non
     lib.fmq_batch_set_log_append_time(ffi.from_buffer(buf), position, timestamp_ms)
 
 
+def appends_use_uring() -> bool:
+    """Buffered appends to the page cache go through pwritev unless
+    FLUXMQ_SEGMENT_WRITES=io_uring: on ext4 the ring hands every buffered write
+    to a kernel worker thread and a produce request took 1.5x as long (see
+    csrc/segment.c). Syncs use the ring either way (SegmentIO.sync)."""
+    return os.environ.get("FLUXMQ_SEGMENT_WRITES", "pwritev") == "io_uring"
+
+
 class SegmentIO:
-    """One fmq_io: whole-request segment writes (io_uring or pwritev)."""
+    """One fmq_io: whole-request segment writes and group-commit syncs
+    (io_uring or pwritev/fdatasync). One thread per instance."""
 
     def __init__(self, force_fallback: bool = False, queue_depth: int = 256):
         force = force_fallback or os.environ.get("FLUXMQ_FORCE_PWRITEV") == "1"
@@ -132,6 +141,16 @@ class SegmentIO:
             raise OSError(-rc, os.strerror(-rc))
 
 
+    def sync(self, fds: list[int]) -> None:
+        """fdatasync every fd, all in flight at once on the io_uring path.
+        Blocks (cffi releases the GIL): call it from the flusher thread."""
+        if not fds:
+            return
+        rc = lib.fmq_io_sync(self._io, ffi.new("int[]", fds), len(fds))
+        if rc < 0:
+            raise OSError(-rc, os.strerror(-rc))
+
+
 def sync_fds(fds: list[int]) -> None:
     """fdatasync each fd; blocks (cffi releases the GIL), so call it from a thread."""
     if not fds:
@@ -144,10 +163,11 @@ def sync_fds(fds: list[int]) -> None:
 
 def info() -> dict[str, str]:
     """Which native paths run on this machine (for `fluxmq info`)."""
-    io = SegmentIO()
+    syncs = SegmentIO().impl
     return {
         "crc32c": crc32c_impl(),
-        "segment_io": io.impl,
+        "segment_writes": SegmentIO(force_fallback=not appends_use_uring()).impl,
+        "segment_syncs": "io_uring" if syncs == "io_uring" else "fdatasync",
         "copy": copy_impl(),
         "numa": f"{numa_impl()} ({lib.fmq_numa_nodes()} node(s))",
     }

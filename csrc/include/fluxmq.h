@@ -117,6 +117,13 @@ int fmq_io_write(fmq_io *io, const fmq_write *writes, int n);
  * sync per dirty file). Blocks; thread-safe; call it from a worker thread.
  * Returns 0 or -errno of the first failure. */
 int fmq_sync_fds(const int *fds, int n);
+/* The same group commit through io_uring: every fd's fdatasync
+ * (IORING_OP_FSYNC + IORING_FSYNC_DATASYNC) in one submission, so the kernel
+ * runs them in parallel and ext4 can commit them in one journal transaction
+ * (sequential fdatasyncs cost one round trip each). Falls back to
+ * fmq_sync_fds on the pwritev path. Blocks; not thread-safe for one fmq_io,
+ * so the flusher thread owns its own. Returns 0 or -errno of the first failure. */
+int fmq_io_sync(fmq_io *io, const int *fds, int n);
 
 /* --------------------------------------------------------------------- net */
 /* epoll-based Kafka listener. The event loop watches fmq_net_fd() and calls

@@ -112,7 +112,8 @@ class LogManager:
         self.metadata_epoch = 0  # bumped on every topic change; keys cached Metadata responses
         self.node_id = config["node.id"]
         self.cluster_id = ""
-        self.io = native.SegmentIO()
+        self.io = native.SegmentIO(force_fallback=not native.appends_use_uring())
+        self._sync_io = native.SegmentIO()  # owned by the fsync thread
         self._sync_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fluxmq-fsync")
         self._sync_waiters: list[asyncio.Future] = []
         self._sync_wake: asyncio.Event | None = None
@@ -373,7 +374,7 @@ class LogManager:
             # Our own dups: retention or topic deletion may close a segment meanwhile.
             fds = [os.dup(fd) for lg, _ in targets for fd in lg.dirty_fds()]
             try:
-                await loop.run_in_executor(self._sync_executor, native.sync_fds, fds)
+                await loop.run_in_executor(self._sync_executor, self._sync_io.sync, fds)
             except OSError as e:
                 log.error("fdatasync failed: %s; acks=all produce requests fail with KAFKA_STORAGE_ERROR", e)
                 for fut in waiters:

@@ -56,7 +56,7 @@ def test_topics_without_a_broker_says_so():
 
 def test_info_shows_the_native_paths():
     keys = {line.split(":", 1)[0] for line in ok("info").splitlines() if ":" in line}
-    assert {"crc32c", "segment_io"} <= keys
+    assert {"crc32c", "segment_writes", "segment_syncs"} <= keys
 
 
 def test_serve_refuses_enable_tls(tmp_path):

@@ -221,15 +221,38 @@ def test_sync_fds(files, tmp_path):
     assert lib.fmq_sync_fds(bad, 3) == -errno.EBADF
 
 
+def test_io_sync(io, tmp_path):
+    # More files than the ring's 8 entries: the submission is refilled.
+    fds = [os.open(tmp_path / f"s{i}.log", os.O_RDWR | os.O_CREAT, 0o644) for i in range(20)]
+    try:
+        for fd in fds:
+            os.write(fd, b"data")
+        assert lib.fmq_io_sync(io, ffi.new("int[]", fds), len(fds)) == 0
+        assert lib.fmq_io_sync(io, ffi.new("int[]", fds[:1]), 1) == 0
+        assert lib.fmq_io_sync(io, ffi.NULL, 0) == 0
+        # One bad fd fails the call; the others are still synced and the
+        # handle keeps working.
+        bad = ffi.new("int[]", [fds[0], 987654, fds[1]])
+        assert lib.fmq_io_sync(io, bad, 3) == -errno.EBADF
+        assert lib.fmq_io_sync(io, ffi.new("int[]", fds), len(fds)) == 0
+        assert ffi.string(lib.fmq_io_impl(io)).decode() in ("io_uring", "pwritev")
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
 def test_sync_from_a_worker_while_the_loop_writes(io, files):
-    """Group commit: fdatasync runs on a worker thread while the loop thread
-    keeps submitting writes."""
+    """Group commit: the flusher thread syncs through its own fmq_io of the
+    same kind while the loop thread keeps submitting writes."""
     stop = threading.Event()
     results = []
+    kind = ffi.string(lib.fmq_io_impl(io)).decode()
+    sync_io = lib.fmq_io_new(8, 1 if kind == "pwritev" else 0)
 
     def syncer():
         fds = ffi.new("int[]", files)
         while not stop.is_set():
+            results.append(lib.fmq_io_sync(sync_io, fds, len(files)))
             results.append(lib.fmq_sync_fds(fds, len(files)))
 
     t = threading.Thread(target=syncer)
@@ -250,6 +273,7 @@ def test_sync_from_a_worker_while_the_loop_writes(io, files):
     finally:
         stop.set()
         t.join()
+        lib.fmq_io_free(sync_io)
     assert results and all(r == 0 for r in results)
     for fd in files:
         assert file_bytes(fd) == expected[fd]
