@@ -159,6 +159,44 @@ def tree_rss(pid: int) -> tuple[int, int]:
     return total, anon
 
 
+def tree_cpu_seconds(pids) -> float:
+    """User + system CPU seconds consumed so far by `pids` and their descendants (every thread
+    of a process is in its /proc/<pid>/stat); processes already gone count as 0."""
+    total, stack, seen = 0, list(pids), set()
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+        stack += _children(p)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class CpuWindow:
+    """CPU used by the broker and by the clients between start() and stop(), in cores."""
+
+    def __init__(self, broker_pid: int):
+        self.broker_pid = broker_pid
+
+    def start(self, client_pids):
+        self.client_pids = list(client_pids)
+        self.t0 = time.monotonic()
+        self.b0, self.c0 = tree_cpu_seconds([self.broker_pid]), tree_cpu_seconds(self.client_pids)
+
+    def stop(self) -> dict:
+        seconds = time.monotonic() - self.t0
+        broker = tree_cpu_seconds([self.broker_pid]) - self.b0
+        clients = tree_cpu_seconds(self.client_pids) - self.c0
+        return {"seconds": seconds, "broker_cpu_s": broker, "client_cpu_s": clients,
+                "broker_cores": broker / seconds, "client_cores": clients / seconds}
+
+
 class RssSampler:
     """Samples the RSS of a process tree every `interval` seconds in a background thread;
     peak(t0, t1) is the largest sample taken between two time.monotonic() instants."""

@@ -89,7 +89,7 @@ def mode_produce(a):
     payload = os.urandom(a.size)
     t0 = handshake()
     wait_until(t0)
-    start = time.monotonic()
+    start, cpu0 = time.monotonic(), time.process_time()
     deadline = start + a.duration
     produce, poll, sent = p.produce, p.poll, 0
     topic = a.topic
@@ -104,11 +104,11 @@ def mode_produce(a):
         if time.monotonic() >= deadline:
             break
     unflushed = p.flush(120)
-    end = time.monotonic()
+    end, cpu = time.monotonic(), time.process_time() - cpu0
     acked = sent - errors.errors - unflushed
     result({"sent": sent, "acked": acked, "errors": errors.errors, "first_error": errors.first,
             "unflushed": unflushed, "seconds": end - start, "bytes": acked * a.size,
-            "start": start, "end": end})
+            "start": start, "end": end, "cpu_s": cpu})
 
 
 def next_messages(c: Consumer, timeout: float, batch: int = 1000) -> list:
@@ -132,7 +132,7 @@ def mode_consume(a):
     expected = sum(targets.values())
     t0 = handshake()
     wait_until(t0)
-    start = time.monotonic()
+    start, cpu0 = time.monotonic(), time.process_time()
     c.assign([TopicPartition(a.topic, p, OFFSET_BEGINNING) for p in targets])
     count = nbytes = errs = 0
     last_progress = start
@@ -150,10 +150,10 @@ def mode_consume(a):
                 continue
             nbytes += len(m)
         count += len(msgs)
-    end = time.monotonic()
+    end, cpu = time.monotonic(), time.process_time() - cpu0
     c.close()
     result({"messages": count - errs, "expected": expected, "bytes": nbytes, "errors": errs,
-            "seconds": end - start, "start": start, "end": end})
+            "seconds": end - start, "start": start, "end": end, "cpu_s": cpu})
 
 
 def mode_latency_produce(a):

@@ -140,6 +140,10 @@ def write_markdown(path: Path, meta: dict, rows: list[dict], rec, chart_name: st
          f"{m.get('confluent_kafka', '?')}. Each value is the median over the repeats; "
          "FluxMQ ÷ Kafka is the ratio of the medians; targets are issue 4's."),
         "",
+        ("CPU rows: user + system seconds from /proc/<pid>/stat (every thread) over the measured "
+         "window. Broker and client share the machine's 2 cores: when the client needs most of "
+         "them, it is the bottleneck, and the broker's CPU per GiB is what a faster broker can still win."),
+        "",
         "| | figure | client | FluxMQ | Kafka | FluxMQ ÷ Kafka | target | |",
         "|---|---|---|--:|--:|--:|--:|---|",
     ]

@@ -37,6 +37,7 @@ import kwire
 BENCH = Path(__file__).resolve().parent
 RDKAFKA_CLIENT = BENCH / "rdkafka_client.py"
 MiB = 1 << 20
+GiB = 1 << 30
 
 # Group APIs ConsumerPerformance (subscribe) and EndToEndLatency (commitSync) depend on.
 GROUP_APIS = {10: "FindCoordinator", 11: "JoinGroup", 14: "SyncGroup", 12: "Heartbeat", 8: "OffsetCommit"}
@@ -114,17 +115,33 @@ class Figure:
         return ratio >= value if op == ">=" else ratio <= value
 
 
+def _cpu_figures(prefix: str, workload: str, verb: str, *clients: str) -> list[Figure]:
+    """Where the CPU goes during a throughput window. On a 2-core machine the client and the
+    broker share the cores, so a client that needs most of them caps the throughput whatever
+    the broker does; these figures show which side is the bottleneck."""
+    out = []
+    for client, tag in zip(clients, ("java", "rdkafka")):
+        out.append(Figure(f"{prefix}.{tag}.cpu", workload, f"broker CPU per GiB {verb}", client, "s/GiB", False))
+        out.append(Figure(f"{prefix}.{tag}.client_cores", workload, "client CPU during the window (of 2 cores)",
+                          client, "cores", False))
+    return out
+
+
 def _figures() -> list[Figure]:
     J, R = "Kafka ProducerPerformance", "librdkafka (confluent-kafka)"
     return [
         Figure("w1.java", "W1", "produce 100 B, acks=1", J, "MiB/s", True, ">= 1.5"),
         Figure("w1.rdkafka", "W1", "produce 100 B, acks=1", R, "MiB/s", True, ">= 1.5"),
+        *_cpu_figures("w1", "W1", "produced", J, R),
         Figure("w2.java", "W2", "produce 1 KiB, acks=all", J, "MiB/s", True, ">= 1.5"),
         Figure("w2.rdkafka", "W2", "produce 1 KiB, acks=all", R, "MiB/s", True, ">= 1.5"),
+        *_cpu_figures("w2", "W2", "produced", J, R),
         Figure("w3.fill", "W3", "fill {log_mib} MiB: produce 1 KiB, acks=1, fixed count", J, "MiB/s", True),
         Figure("w3.rdkafka", "W3", "consume {log_mib} MiB from the start, page cache warm", R, "MiB/s", True, ">= 1.2"),
         Figure("w3.java", "W3", "consume {log_mib} MiB from the start, page cache warm",
                "Kafka ConsumerPerformance", "MiB/s", True, ">= 1.2"),
+        Figure("w3.rdkafka.cpu", "W3", "broker CPU per GiB consumed", R, "s/GiB", False),
+        Figure("w3.java.cpu", "W3", "broker CPU per GiB consumed", "Kafka ConsumerPerformance", "s/GiB", False),
         Figure("w4.rdkafka.p50", "W4", "end-to-end latency p50, fixed rate", R, "ms", False),
         Figure("w4.rdkafka.p99", "W4", "end-to-end latency p99, fixed rate", R, "ms", False, "<= 0.5"),
         Figure("w4.rdkafka.p99.9", "W4", "end-to-end latency p99.9, fixed rate", R, "ms", False, "<= 0.5"),
@@ -351,9 +368,11 @@ class Child:
 
 
 def run_children(specs: list[tuple[str, list[str]]], logdir: Path, tag: str, ready_timeout: float,
-                 run_timeout: float, on_ready=None, start_delay: float = 0.3) -> list[dict]:
+                 run_timeout: float, on_ready=None, start_delay: float = 0.3,
+                 cpu: brokers.CpuWindow | None = None) -> list[dict]:
     """Start every child, wait for all READY, call on_ready(), send GO with a common t0 and
-    collect every RESULT."""
+    collect every RESULT. With `cpu`, the broker's CPU is measured from t0 to the last RESULT
+    (the children report their own CPU in their RESULT as cpu_s)."""
     children = [Child(mode, args, logdir / f"{tag}-{i}.log") for i, (mode, args) in enumerate(specs)]
     try:
         deadline = time.monotonic() + ready_timeout
@@ -365,7 +384,15 @@ def run_children(specs: list[tuple[str, list[str]]], logdir: Path, tag: str, rea
         for c in children:
             c.go(t0)
         deadline = time.monotonic() + start_delay + run_timeout
-        return [c.result(deadline) for c in children]
+        if cpu:
+            time.sleep(max(0.0, (t0 - time.monotonic_ns()) / 1e9))
+            cpu.start([])
+        results = [c.result(deadline) for c in children]
+        if cpu:
+            cpu.result = cpu.stop()
+            cpu.result["client_cpu_s"] = sum(r.get("cpu_s", 0.0) for r in results)
+            cpu.result["client_cores"] = cpu.result["client_cpu_s"] / cpu.result["seconds"]
+        return results
     finally:
         for c in children:
             c.close()
@@ -392,7 +419,8 @@ def producer_performance(broker, topic: str, size: int, props: dict, logdir: Pat
                          timeout: float = 600.0) -> dict:
     """Run ProducerPerformance at full speed. With `windows`, stop it after one warm-up
     window and `windows` measured 5-s windows and compute the throughput of the measured
-    ones; with `num_records`, let it finish and use its summary line."""
+    ones, and the broker's and the tool's CPU over them; with `num_records`, let it finish
+    and use its summary line."""
     n = num_records or 1_000_000_000
     args = ["--topic", topic, "--num-records", str(n), "--record-size", str(size), "--throughput", "-1",
             "--producer-props", f"bootstrap.servers={broker.bootstrap}", *[f"{k}={v}" for k, v in props.items()]]
@@ -402,6 +430,7 @@ def producer_performance(broker, topic: str, size: int, props: dict, logdir: Pat
     lines: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: ([lines.put(x) for x in proc.stdout], lines.put(None)), daemon=True).start()
     found, summary, deadline = [], None, time.monotonic() + timeout
+    cpu, cpu_result = brokers.CpuWindow(broker.pid), None
     try:
         while time.monotonic() < deadline:
             try:
@@ -417,7 +446,10 @@ def producer_performance(broker, topic: str, size: int, props: dict, logdir: Pat
                 break
             if m := _WINDOW.match(line):
                 found.append((int(m[1]), float(m[2]), float(m[4])))
+                if len(found) == 1:
+                    cpu.start([proc.pid])
                 if windows and len(found) >= windows + 1:
+                    cpu_result = cpu.stop()
                     break
     finally:
         if proc.poll() is None:
@@ -438,21 +470,26 @@ def producer_performance(broker, topic: str, size: int, props: dict, logdir: Pat
     records = sum(r for r, _, _ in measured)
     seconds = sum(r / rate for r, rate, _ in measured if rate > 0)
     return {"records": records, "records_per_s": records / seconds, "mib_per_s": records * size / seconds / MiB,
-            "windows": len(measured), "avg_latency_ms": sum(lat * r for r, _, lat in measured) / records}
+            "windows": len(measured), "avg_latency_ms": sum(lat * r for r, _, lat in measured) / records,
+            "cpu": cpu_result}
 
 
 def consumer_performance(broker, topic: str, messages: int, logdir: Path, tag: str) -> dict:
     args = ["--bootstrap-server", broker.bootstrap, "--topic", topic, "--messages", str(messages),
             "--timeout", "30000", "--hide-header", "--group", f"bench-{tag}"]
+    cpu = brokers.CpuWindow(broker.pid)
+    cpu.start([])
     res = subprocess.run(_java("org.apache.kafka.tools.ConsumerPerformance", args, logdir),
                          check=False, capture_output=True, text=True, timeout=600)
+    broker_cpu_s = cpu.stop()["broker_cpu_s"]  # the broker idles while the tool's JVM starts
     (logdir / f"{tag}.log").write_text(res.stdout + res.stderr)
     rows = [line.split(", ") for line in res.stdout.splitlines() if line.count(", ") >= 9]
     if res.returncode != 0 or not rows or "Exiting before consuming" in res.stdout:
         raise RuntimeError(f"ConsumerPerformance failed (log {logdir / (tag + '.log')})")
     r = rows[-1]
     return {"mib": float(r[2]), "mib_per_s_total": float(r[3]), "messages": int(r[4]),
-            "rebalance_ms": int(r[6]), "fetch_ms": int(r[7]), "fetch_mib_per_s": float(r[8])}
+            "rebalance_ms": int(r[6]), "fetch_ms": int(r[7]), "fetch_mib_per_s": float(r[8]),
+            "broker_cpu_s": broker_cpu_s}
 
 
 def end_to_end_latency(broker, topic: str, messages: int, size: int, logdir: Path, tag: str) -> dict:
@@ -568,12 +605,15 @@ class BrokerRun:
                                  windows=p.java_windows)
         self.rec.add(f"{wl}.java", self.kind, r["mib_per_s"], records_per_s=r["records_per_s"],
                      avg_latency_ms=r["avg_latency_ms"])
+        if r["cpu"]:
+            self.add_cpu(f"{wl}.java", r["cpu"], r["records"] * size)
         topic = f"{wl}-rdkafka-r{self.repeat}"
         create_topic(self.broker, topic, p.partitions)
         args = ["--bootstrap", self.broker.bootstrap, "--topic", topic, "--size", str(size),
                 "--duration", str(p.rdkafka_seconds), *conf_args(props)]
+        cpu = brokers.CpuWindow(self.broker.pid)
         results = run_children([("produce", args)] * p.rdkafka_procs, self.logdir, f"{wl}-rdkafka",
-                               ready_timeout=60, run_timeout=p.rdkafka_seconds + 180)
+                               ready_timeout=60, run_timeout=p.rdkafka_seconds + 180, cpu=cpu)
         acked = sum(r["acked"] for r in results)
         seconds = max(r["end"] for r in results) - min(r["start"] for r in results)
         errors = sum(r["errors"] for r in results)
@@ -581,6 +621,12 @@ class BrokerRun:
             print(f"    delivery errors: {errors} (first: {next(r['first_error'] for r in results if r['errors'])})")
         self.rec.add(f"{wl}.rdkafka", self.kind, acked * size / seconds / MiB, records_per_s=acked / seconds,
                      errors=errors)
+        self.add_cpu(f"{wl}.rdkafka", cpu.result, acked * size)
+
+    def add_cpu(self, fig: str, cpu: dict, nbytes: int):
+        self.rec.add(f"{fig}.cpu", self.kind, cpu["broker_cpu_s"] / (nbytes / GiB), broker_cores=cpu["broker_cores"])
+        if f"{fig}.client_cores" in FIGURE_BY_ID:
+            self.rec.add(f"{fig}.client_cores", self.kind, cpu["client_cores"])
 
     def w1(self):
         t0 = time.monotonic()
@@ -698,7 +744,8 @@ class BrokerRun:
             if mine:
                 specs.append(("consume", ["--bootstrap", self.broker.bootstrap, "--topic", topic,
                                           "--end-offsets", json.dumps(mine)]))
-        results = run_children(specs, self.logdir, "w3-rdkafka", ready_timeout=60, run_timeout=900)
+        cpu = brokers.CpuWindow(self.broker.pid)
+        results = run_children(specs, self.logdir, "w3-rdkafka", ready_timeout=60, run_timeout=900, cpu=cpu)
         got = sum(r["messages"] for r in results)
         nbytes = sum(r["bytes"] for r in results)
         seconds = max(r["end"] for r in results) - min(r["start"] for r in results)
@@ -706,6 +753,7 @@ class BrokerRun:
             raise RuntimeError(f"librdkafka consumers read {got} of {expected} records")
         self.rec.add("w3.rdkafka", self.kind, nbytes / seconds / MiB, records_per_s=got / seconds,
                      seconds=seconds)
+        self.add_cpu("w3.rdkafka", cpu.result, nbytes)
         missing = self.missing_group_apis()
         if missing:
             self.rec.skip("w3.java", self.kind, "ConsumerPerformance subscribes with a group: " + missing)
@@ -713,3 +761,4 @@ class BrokerRun:
         r = consumer_performance(self.broker, topic, expected, self.logdir, "w3-java")
         self.rec.add("w3.java", self.kind, r["fetch_mib_per_s"], mib_per_s_incl_join=r["mib_per_s_total"],
                      rebalance_ms=r["rebalance_ms"])
+        self.rec.add("w3.java.cpu", self.kind, r["broker_cpu_s"] / (r["mib"] * MiB / GiB))
