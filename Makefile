@@ -33,6 +33,8 @@ test: install-test apt-deps java-deps
 
 bench-deps: install
 	$(PIP) install $(PIP_FLAGS) -r benchmarks/requirements.txt
+	@command -v fio >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  ($$SUDO apt-get update -qq || true) && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fio >/dev/null; }
 	mvn -q -B -f benchmarks/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=target/lib
 
 # FluxMQ beside Apache Kafka 4.1.1 on this machine (see benchmarks/run.py); BENCH_ARGS="--repeats 2" etc.

@@ -43,16 +43,17 @@ def fmq_copy_gbps(size: int, seconds: float) -> float:
     return throughput(lambda: copy(dst, src, size), size, seconds, MAX_REPS)
 
 
-def compare_main(seconds: float) -> None:
-    print(f"{'size':>10} {'fmq_copy':>10} {'ffi.memmove':>12} {'bytes()':>10}   GB/s")
+def compare(seconds: float) -> list[dict]:
+    """fmq_copy (load-time path), ffi.memmove and bytes() per size, GB/s."""
+    rows = []
     for size in SIZES:
         src, dst = buffers(size)
         view = memoryview(ffi.buffer(src, size))
         memmove = ffi.memmove
-        a = fmq_copy_gbps(size, seconds)
-        b = throughput(lambda: memmove(dst, src, size), size, seconds, MAX_REPS)
-        c = throughput(lambda: bytes(view), size, seconds, MAX_REPS)
-        print(f"{size:>10} {a:10.2f} {b:12.2f} {c:10.2f}")
+        rows.append({"size": size, "fmq_copy_gbps": fmq_copy_gbps(size, seconds),
+                     "memmove_gbps": throughput(lambda: memmove(dst, src, size), size, seconds, MAX_REPS),
+                     "bytes_gbps": throughput(lambda: bytes(view), size, seconds, MAX_REPS)})
+    return rows
 
 
 def worker_main(seconds: float) -> None:
@@ -62,7 +63,8 @@ def worker_main(seconds: float) -> None:
         print(size, fmq_copy_gbps(size, seconds))
 
 
-def per_path(seconds: float) -> None:
+def per_path(seconds: float) -> dict[str, dict[int, float]]:
+    """{path: {size: GB/s}} for every path this CPU has."""
     columns = {}
     for path in PATHS:
         env = dict(os.environ, FLUXMQ_COPY_IMPL=path, FLUXMQ_FORCE_MEMCPY="0")
@@ -72,9 +74,12 @@ def per_path(seconds: float) -> None:
             print(f"(path {path} not available on this CPU: got {out[0].strip()})")
             continue
         columns[path] = {int(line.split()[0]): float(line.split()[1]) for line in out[1:] if line.strip()}
-    print(f"{'size':>10}" + "".join(f"{p:>10}" for p in columns) + "   GB/s, fmq_copy per path")
-    for size in SIZES:
-        print(f"{size:>10}" + "".join(f"{columns[p][size]:10.2f}" for p in columns))
+    return columns
+
+
+def measure(seconds: float) -> dict:
+    return {"load_time_path": ffi.string(lib.fmq_copy_impl()).decode(), "seconds_per_measurement": seconds,
+            "compare": compare(seconds), "per_path": per_path(seconds)}
 
 
 def main() -> None:
@@ -87,9 +92,14 @@ def main() -> None:
         return
     print(f"machine: {platform.machine()} cpus={os.cpu_count()} python {platform.python_version()}")
     print(f"fmq_copy load-time path: {ffi.string(lib.fmq_copy_impl()).decode()}")
-    compare_main(args.seconds)
+    print(f"{'size':>10} {'fmq_copy':>10} {'ffi.memmove':>12} {'bytes()':>10}   GB/s")
+    for row in compare(args.seconds):
+        print(f"{row['size']:>10} {row['fmq_copy_gbps']:10.2f} {row['memmove_gbps']:12.2f} {row['bytes_gbps']:10.2f}")
     print()
-    per_path(args.seconds)
+    columns = per_path(args.seconds)
+    print(f"{'size':>10}" + "".join(f"{p:>10}" for p in columns) + "   GB/s, fmq_copy per path")
+    for size in SIZES:
+        print(f"{size:>10}" + "".join(f"{columns[p][size]:10.2f}" for p in columns))
 
 
 if __name__ == "__main__":
