@@ -165,6 +165,12 @@ def write_markdown(path: Path, meta: dict, rows: list[dict], rec, chart_name: st
         lines += ["", "Failed steps (the figure has fewer samples or none):", ""]
         for f in rec.failures:
             lines.append(f"- {BROKER_LABEL[f['broker']]} repeat {f['repeat']}, {f['step']}: `{f['error']}`")
+    if meta.get("micro"):
+        lines += ["", f"Micro-benchmarks of the C paths, same session ([{meta['micro']['path']}]({meta['micro']['path']}): "
+                  "CRC32C, copy, segment append beside fio, native calls per request):", "",
+                  "| target | measured | |", "|---|---|---|"]
+        lines += [f"| {t['target']} | {t['measured']} | {'met' if t['met'] else 'missed'} |"
+                  for t in meta["micro"]["targets"]]
     lines += ["", f"![throughput, latency, memory and start-up]({chart_name})", "", README_END, ""]
 
     lines += ["## Every sample", "", "| figure | FluxMQ | Kafka |", "|---|---|---|"]

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -78,6 +80,23 @@ def loadavg() -> str:
         return "?"
 
 
+def run_micro(out_dir: Path, quick: bool, rundir: Path) -> dict | None:
+    """benchmarks/micro/run_all.py in its own interpreter (it runs a broker in-process on
+    the main thread); returns its micro.json, or None with the failure printed."""
+    print("== micro-benchmarks of the C paths (benchmarks/micro/run_all.py)", flush=True)
+    cmd = [sys.executable, str(BENCH / "micro" / "run_all.py"), "--out", str(out_dir)] + (["--quick"] if quick else [])
+    with open(rundir / "micro.log", "wb") as log:
+        rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=900).returncode
+    if rc != 0:
+        print(f"    !! micro-benchmarks failed (exit {rc}); see {rundir / 'micro.log'}")
+        return None
+    with open(out_dir / "micro.json") as f:
+        micro = json.load(f)
+    for t in micro["targets"]:
+        print(f"    {t['target']}: {t['measured']} ({'met' if t['met'] else 'missed'})")
+    return {"path": "micro.md", "targets": micro["targets"], "date": micro["date"]}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="3-minute smoke run with tiny sizes")
@@ -99,6 +118,8 @@ def main(argv=None) -> int:
     ap.add_argument("--w7-seconds", type=float, help="default 10")
     ap.add_argument("--only", help="comma-separated workloads to run, e.g. W4,W6 (default: all)")
     ap.add_argument("--out", default=str(RESULTS / "latest"), help="output path without extension")
+    ap.add_argument("--no-micro", action="store_true",
+                    help="skip the micro-benchmarks of the C paths (skipped anyway with --only)")
     a = ap.parse_args(argv)
 
     plan = make_plan(a)
@@ -155,11 +176,13 @@ def main(argv=None) -> int:
         print("\ninterrupted: writing what was measured so far")
     shutil.rmtree(rundir / "data", ignore_errors=True)
 
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not (a.no_micro or a.only):
+        meta["micro"] = run_micro(out.parent, plan.quick, rundir)
     meta["wall_seconds"] = time.monotonic() - t_start
     meta["loadavg_end"] = loadavg()
     rows = report.summarize(rec, meta["plan"])
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     report.write_json(out.with_suffix(".json"), meta, rows, rec)
     report.write_chart(out.with_suffix(".png"), rows, meta["plan"])
     report.write_markdown(out.with_suffix(".md"), meta, rows, rec, out.with_suffix(".png").name)
