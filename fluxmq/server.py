@@ -27,7 +27,7 @@ from fluxmq.log.manager import LogManager
 from fluxmq.protocol import codec
 from fluxmq.protocol.header import MalformedHeader, frame, parse_fixed, parse_request_header, response_header
 from fluxmq.replication.purgatory import DataWaiters
-from fluxmq.group.runtime import GroupCoordinatorRuntime  # consumer groups
+from fluxmq.group import GROUP_METADATA_TOPIC
 from fluxmq.txn import producer_ids
 from fluxmq.util.clock import SystemClock
 
@@ -81,7 +81,7 @@ class Broker:
         self.logs = LogManager(config, data_dir, self.clock)
         self.recovery_mode = recovery_mode
         self.data_waiters = DataWaiters()
-        self.groups = GroupCoordinatorRuntime(self.logs, config, self.clock)  # consumer groups (fluxmq/group)
+        self._groups = None  # consumer groups (fluxmq/group): see the `groups` property
         self.handlers = load_all()
         self.conns: dict[int, Connection] = {}
         self.net = None
@@ -105,7 +105,8 @@ class Broker:
             self.advertised_port = bound
         self.logs.startup(self.recovery_mode)
         self.logs.start()
-        self.groups.start()  # consumer groups: replay __consumer_offsets, start timers
+        if GROUP_METADATA_TOPIC in self.logs.topics:
+            self._start_groups()  # group state to replay: loaded before the first request is served
         self.producer_ids = producer_ids.for_logs(self.logs)
         loop = asyncio.get_running_loop()
         loop.add_reader(lib.fmq_net_fd(self.net), self._on_readable)
@@ -116,6 +117,23 @@ class Broker:
         log.info("FluxMQ node %d listening on %s:%d (cluster id %s, data in %s; crc32c=%s, segment io=%s)",
                  self.node_id, self.host, self.port, self.logs.cluster_id, self.logs.data_dir,
                  native.crc32c_impl(), self.logs.io.impl)
+
+    @property
+    def groups(self):
+        """The group coordinator runtime. Without __consumer_offsets there is
+        no group state to replay, so it starts on the first group request
+        instead: a cold start then skips importing fluxmq/group (a third of
+        the broker's Python), and nothing a client sees changes."""
+        return self._groups if self._groups is not None else self._start_groups()
+
+    def _start_groups(self):
+        from fluxmq.group.runtime import GroupCoordinatorRuntime
+        self._groups = GroupCoordinatorRuntime(self.logs, self.config, self.clock)
+        # A first group request during shutdown finds it unloaded (NOT_COORDINATOR), as it
+        # would have had the coordinator started with the broker.
+        if self._stopping is None or not self._stopping.is_set():
+            self._groups.start()  # replay __consumer_offsets, start the timers
+        return self._groups
 
     async def serve_forever(self) -> None:
         await self.start()
@@ -128,7 +146,8 @@ class Broker:
         loop = asyncio.get_running_loop()
         lib.fmq_net_stop_listening(self.net)
         self.data_waiters.wake_all()  # long-poll fetches answer now
-        self.groups.shutdown()  # consumer groups: parked joins/syncs answer NOT_COORDINATOR
+        if self._groups is not None:
+            self._groups.shutdown()  # consumer groups: parked joins/syncs answer NOT_COORDINATOR
         tasks = [t for c in self.conns.values() for t in c.tasks]
         if tasks:
             await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)

@@ -36,6 +36,7 @@ import struct
 from typing import Callable
 
 from fluxmq.errors import ErrorCode, KafkaError
+from fluxmq.group import GROUP_METADATA_TOPIC
 from fluxmq.group import records as rec
 from fluxmq.group.base import CoordinatorResult, Group
 from fluxmq.group.classic import ClassicGroup, S, join_response, sync_response
@@ -44,7 +45,6 @@ from fluxmq.group.offsets import OffsetMetadataManager, commit_error_response
 
 log = logging.getLogger("fluxmq.group")
 
-GROUP_METADATA_TOPIC = "__consumer_offsets"
 EXPIRATION_KEY = ("group-expiration",)
 _CONTROL_BIT = 0x20
 

@@ -23,7 +23,6 @@ the only replica (offsets.topic.replication.factor does not apply).
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 
 from fluxmq.errors import ErrorCode, KafkaError
@@ -50,16 +49,6 @@ _APPEND_ERRORS = {
 
 def append_error(code: ErrorCode) -> ErrorCode:
     return _APPEND_ERRORS.get(code, code)
-
-
-def then(value, fn):
-    """fn(response), now or once an awaitable response is ready (handlers
-    shape coordinator responses for the negotiated version with it)."""
-    if inspect.isawaitable(value):
-        async def chained():
-            return fn(await value)
-        return chained()
-    return fn(value)
 
 
 class GroupCoordinatorRuntime:

@@ -11,6 +11,7 @@ awaitable of one (delayed operations: acks=all, long-poll fetch), NO_RESPONSE
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from typing import Callable
 
@@ -35,6 +36,16 @@ class ApiHandler:
 
 
 REGISTRY: dict[int, ApiHandler] = {}
+
+
+def then(value, fn):
+    """fn(response), now or once an awaitable response is ready (the group
+    handlers shape coordinator responses for the negotiated version with it)."""
+    if inspect.isawaitable(value):
+        async def chained():
+            return fn(await value)
+        return chained()
+    return fn(value)
 
 
 def api(api_key: int, name: str, min_version: int, max_version: int, min_served: int | None = None):

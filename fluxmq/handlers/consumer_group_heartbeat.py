@@ -14,7 +14,6 @@ KafkaConsumer (group.protocol=consumer) and librdkafka.
 """
 
 from fluxmq.errors import ErrorCode
-from fluxmq.group.consumer_manager import Heartbeat, heartbeat_error
 from fluxmq.handlers import api
 from fluxmq.protocol.codec import to_ms
 
@@ -30,6 +29,9 @@ def client_host(ctx) -> str:
 
 @api(API_KEY, "ConsumerGroupHeartbeat", 0, 1)
 def handle(ctx, request):
+    # Imported here: the group package loads with the first group request (server.py).
+    from fluxmq.group.consumer_manager import Heartbeat, heartbeat_error
+
     runtime = ctx.broker.groups
     coordinator = runtime.coordinator
     if not coordinator.active:

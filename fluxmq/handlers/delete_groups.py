@@ -6,8 +6,7 @@ an unknown group, NON_EMPTY_GROUP while it has members, INVALID_GROUP_ID for
 a null id. Answered once the tombstones are durable.
 """
 
-from fluxmq.handlers import api
-from fluxmq.group.runtime import then
+from fluxmq.handlers import api, then
 
 API_KEY = 42
 

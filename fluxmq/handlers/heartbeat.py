@@ -7,8 +7,7 @@ an Empty group); FENCED_INSTANCE_ID for a replaced static member (v3+);
 INVALID_GROUP_ID for an empty group id.
 """
 
-from fluxmq.handlers import api
-from fluxmq.group.runtime import then
+from fluxmq.handlers import api, then
 
 API_KEY = 12
 

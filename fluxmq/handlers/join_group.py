@@ -17,8 +17,7 @@
 - client_host is "/<ip>" like Kafka's InetAddress.toString().
 """
 
-from fluxmq.handlers import api
-from fluxmq.group.runtime import then
+from fluxmq.handlers import api, then
 from fluxmq.protocol.codec import to_ms
 
 API_KEY = 11

@@ -10,8 +10,7 @@ or at the top level (v0-v2); an empty group id is INVALID_GROUP_ID.
 """
 
 from fluxmq.errors import ErrorCode
-from fluxmq.handlers import api
-from fluxmq.group.runtime import then
+from fluxmq.handlers import api, then
 
 API_KEY = 13
 

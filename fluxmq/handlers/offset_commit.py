@@ -20,8 +20,7 @@
 """
 
 from fluxmq.errors import ErrorCode
-from fluxmq.handlers import api
-from fluxmq.group.runtime import then
+from fluxmq.handlers import api, then
 from fluxmq.protocol.codec import to_ms
 
 API_KEY = 8

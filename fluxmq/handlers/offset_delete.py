@@ -10,8 +10,7 @@ the broker does not have get UNKNOWN_TOPIC_OR_PARTITION, as KafkaApis checks.
 """
 
 from fluxmq.errors import ErrorCode
-from fluxmq.handlers import api
-from fluxmq.group.runtime import then
+from fluxmq.handlers import api, then
 
 API_KEY = 47
 

@@ -14,8 +14,7 @@ mapped error (UNKNOWN_SERVER_ERROR for an assignment above
 max.message.bytes of __consumer_offsets, NOT_COORDINATOR for I/O errors).
 """
 
-from fluxmq.handlers import api
-from fluxmq.group.runtime import then
+from fluxmq.handlers import api, then
 
 API_KEY = 14
 

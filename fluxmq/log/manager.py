@@ -24,12 +24,11 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from fluxmq import native
 from fluxmq.config import BrokerConfig, TOPIC_CONFIGS, validate_topic_configs
 from fluxmq.errors import ErrorCode, KafkaError
-from fluxmq.log.cleaner import LogCleaner, complete_interrupted_swaps
-from fluxmq.log.compression import CODECS
 from fluxmq.log.log import Log, LogConfig
 from fluxmq.log.segment import LogSegment
 
@@ -118,7 +117,14 @@ class LogManager:
         self._sync_waiters: list[asyncio.Future] = []
         self._sync_wake: asyncio.Event | None = None
         self._flusher: asyncio.Task | None = None
-        self.cleaner = LogCleaner(self)  # log compaction (fluxmq/log/cleaner.py)
+
+    @cached_property
+    def cleaner(self):
+        """Log compaction (fluxmq/log/cleaner.py). Created on first use: an
+        empty data dir needs it only from the first maintenance pass, so a
+        cold start does not import it."""
+        from fluxmq.log.cleaner import LogCleaner
+        return LogCleaner(self)
 
     # ----------------------------------------------------------- start-up
     def startup(self, recovery_mode: str = "auto") -> None:
@@ -136,7 +142,8 @@ class LogManager:
                 self._load_log(lg, clean, recovery_points.get((name, p), 0), start_offsets.get((name, p), 0))
                 topic.logs.append(lg)
             self._register(topic)
-        self.cleaner.load_checkpoints()  # log compaction: how far each compacted log is clean
+        if self.topics:  # (an empty data dir has no checkpoint to apply)
+            self.cleaner.load_checkpoints()  # log compaction: how far each compacted log is clean
         if os.path.exists(marker):
             os.unlink(marker)  # from now on, a crash is detected
         log.info("loaded %d topics, %d partitions from %s in %.0f ms (%s start)",
@@ -176,6 +183,9 @@ class LogManager:
         self.topics_by_id[topic.topic_id] = topic
 
     def log_config(self, overrides: dict[str, object]) -> LogConfig:
+        # Imported with the first log, not at start-up: it loads gzip and cramjam.
+        from fluxmq.log.compression import CODECS
+
         def get(name):
             return overrides[name] if name in overrides else self.config.topic_default(name)
         return LogConfig(
@@ -218,6 +228,8 @@ class LogManager:
         """LogLoader: open every segment, rebuild indexes and producer state,
         and after a crash validate CRCs from the recovery point and truncate a
         torn tail (and any segment after a corrupt one)."""
+        from fluxmq.log.cleaner import complete_interrupted_swaps
+
         # Log compaction: drop .cleaned/.deleted/.tmp files, finish an interrupted .swap.
         complete_interrupted_swaps(lg.dir, lg.config.index_interval_bytes, self.clock.milliseconds())
         bases = sorted(int(n[:-4]) for n in os.listdir(lg.dir) if n.endswith(".log") and n[:-4].isdigit())
