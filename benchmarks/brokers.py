@@ -394,7 +394,7 @@ class KafkaBroker(Broker):
         t0 = time.monotonic()
         cmd = ["java", "-Xmx512M", f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.properties'}",
                "-cp", kafka_classpath(), "kafka.tools.StorageTool", "format",
-               "-t", self.cluster_id, "-c", str(self.config)]
+               f"--cluster-id={self.cluster_id}", "-c", str(self.config)]  # "=": an id may start with "-"
         res = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
         if res.returncode != 0:
             raise BrokerError(f"kafka StorageTool format failed:\n{res.stdout}\n{res.stderr}")
