@@ -82,6 +82,7 @@ class Broker:
         self.recovery_mode = recovery_mode
         self.data_waiters = DataWaiters()
         self._groups = None  # consumer groups (fluxmq/group): see the `groups` property
+        self._flush_scheduled = False
         self.handlers = load_all()
         self.conns: dict[int, Connection] = {}
         self.net = None
@@ -269,6 +270,18 @@ class Broker:
             self.close_connection(conn, "internal error")
             return
         self._complete(conn, slot, ctx, task.result(), flexible)
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """One fmq_net_flush after every delayed response that finishes in this loop
+        iteration: a group commit completes many acks=all produce requests at once, and
+        their responses to one connection then leave in one writev."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_scheduled = False
         lib.fmq_net_flush(self.net)
 
     def _complete(self, conn, slot, ctx, result, flexible) -> None:
