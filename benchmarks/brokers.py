@@ -137,15 +137,21 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _tree(pids):
+    """`pids` and their live descendants, each once."""
+    stack, seen = list(pids), set()
+    while stack:
+        p = stack.pop()
+        if p not in seen:
+            seen.add(p)
+            yield p
+            stack += _children(p)
+
+
 def tree_rss(pid: int) -> tuple[int, int]:
     """(VmRSS, RssAnon) in bytes summed over `pid` and its descendants; (0, 0) if gone."""
     total = anon = 0
-    stack, seen = [pid], set()
-    while stack:
-        p = stack.pop()
-        if p in seen:
-            continue
-        seen.add(p)
+    for p in _tree([pid]):
         try:
             with open(f"/proc/{p}/status") as f:
                 for line in f:
@@ -155,27 +161,21 @@ def tree_rss(pid: int) -> tuple[int, int]:
                         anon += int(line.split()[1]) * 1024
         except OSError:
             continue
-        stack += _children(p)
     return total, anon
 
 
 def tree_cpu_seconds(pids) -> float:
     """User + system CPU seconds consumed so far by `pids` and their descendants (every thread
     of a process is in its /proc/<pid>/stat); processes already gone count as 0."""
-    total, stack, seen = 0, list(pids), set()
-    while stack:
-        p = stack.pop()
-        if p in seen:
-            continue
-        seen.add(p)
+    ticks = 0
+    for p in _tree(pids):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
-        stack += _children(p)
-    return total / os.sysconf("SC_CLK_TCK")
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class CpuWindow:
