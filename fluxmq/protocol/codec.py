@@ -24,6 +24,9 @@ from kio.index import load_request_schema, load_response_schema
 from kio.schema.errors import ErrorCode
 from kio.serial import entity_reader, entity_writer
 
+from fluxmq.protocol.header import skip_tagged_fields
+from fluxmq.util.varint import read_uvarint
+
 ZERO_UUID = uuid.UUID(int=0)
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
@@ -197,19 +200,6 @@ class Malformed(ValueError):
     pass
 
 
-def _uvarint(buf, pos, end):
-    value = shift = 0
-    while True:
-        if pos >= end or shift > 28:
-            raise Malformed("bad varint")
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, pos
-        shift += 7
-
-
 @lru_cache(maxsize=None)
 def _bounds_plan(cls):
     out = []
@@ -229,7 +219,7 @@ def _is_optional(tp) -> bool:
 def _length(buf, pos, end, flexible, wide):
     """(count or -1 for null, pos) of a string/bytes/array prefix."""
     if flexible:
-        n, pos = _uvarint(buf, pos, end)
+        n, pos = read_uvarint(buf, pos, end, Malformed)
         n -= 1
     else:
         size = 4 if wide else 2
@@ -276,11 +266,5 @@ def _bounds_check_entity(cls, buf, pos, end):
         else:
             pos = _value(buf, pos, end, kafka_type, flexible)
     if flexible:
-        count, pos = _uvarint(buf, pos, end)
-        for _ in range(count):
-            _tag, pos = _uvarint(buf, pos, end)
-            size, pos = _uvarint(buf, pos, end)
-            pos += size
-            if pos > end:
-                raise Malformed("tagged field runs past the frame")
+        pos = skip_tagged_fields(buf, pos, end, Malformed)
     return pos

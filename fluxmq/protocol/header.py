@@ -13,6 +13,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from fluxmq.util.varint import read_uvarint
+
 API_VERSIONS_KEY = 18
 
 _FIXED = struct.Struct(">hhi")  # api_key, api_version, correlation_id
@@ -34,17 +36,19 @@ class RequestHeader:
     body_offset: int  # where the body starts in the frame
 
 
-def read_uvarint(buf, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(buf) or shift > 28:
-            raise MalformedHeader("bad unsigned varint")
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return value, pos
-        shift += 7
+def skip_tagged_fields(buf, pos: int, end: int | None = None, error: type[Exception] = MalformedHeader) -> int:
+    """Position after a flexible version's tagged-field section (KIP-482),
+    whose fields this broker does not read; `error` if it runs past end."""
+    if end is None:
+        end = len(buf)
+    count, pos = read_uvarint(buf, pos, end, error)
+    for _ in range(count):
+        _tag, pos = read_uvarint(buf, pos, end, error)
+        size, pos = read_uvarint(buf, pos, end, error)
+        pos += size
+        if pos > end:
+            raise error("tagged field runs past the frame")
+    return pos
 
 
 def parse_fixed(frame) -> tuple[int, int, int]:
@@ -68,13 +72,7 @@ def parse_request_header(frame, flexible: bool) -> RequestHeader:
         client_id = bytes(frame[pos:pos + n]).decode("utf-8", "replace")
         pos += n
     if flexible:
-        count, pos = read_uvarint(frame, pos)
-        for _ in range(count):
-            _tag, pos = read_uvarint(frame, pos)
-            size, pos = read_uvarint(frame, pos)
-            pos += size
-            if pos > len(frame):
-                raise MalformedHeader("tagged field runs past the frame")
+        pos = skip_tagged_fields(frame, pos)
     return RequestHeader(api_key, api_version, correlation_id, client_id, pos)
 
 

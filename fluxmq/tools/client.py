@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from fluxmq.protocol import codec
-from fluxmq.protocol.header import API_VERSIONS_KEY, read_uvarint
+from fluxmq.protocol.header import API_VERSIONS_KEY, skip_tagged_fields
 
 DEFAULT_CLIENT_ID = "fluxmq-cli"
 
@@ -79,11 +79,7 @@ def read_response_header(api_key: int, version: int, payload: bytes) -> tuple[in
     (correlation_id,) = _SIZE.unpack_from(payload, 0)
     pos = 4
     if codec.is_flexible(api_key, version) and api_key != API_VERSIONS_KEY:
-        count, pos = read_uvarint(payload, pos)
-        for _ in range(count):
-            _tag, pos = read_uvarint(payload, pos)
-            size, pos = read_uvarint(payload, pos)
-            pos += size
+        pos = skip_tagged_fields(payload, pos)
     return correlation_id, pos
 
 
