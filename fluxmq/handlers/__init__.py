@@ -15,6 +15,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
+from fluxmq.errors import ErrorCode
+
 NO_RESPONSE = object()
 
 
@@ -46,6 +48,36 @@ def then(value, fn):
             return fn(await value)
         return chained()
     return fn(value)
+
+
+def known_partitions(logs, topics, entry):
+    """Splits a group request's topics the way KafkaApis checks metadata before
+    asking the coordinator: ([(topic name, [entry(p), ...])] for partitions this
+    broker has, {(topic, partition): UNKNOWN_TOPIC_OR_PARTITION} for the rest)."""
+    valid, errors = [], {}
+    for t in topics:
+        topic = logs.topics.get(t.name)
+        parts = []
+        for p in t.partitions:
+            if topic is None or not 0 <= p.partition_index < topic.partitions:
+                errors[(t.name, p.partition_index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            else:
+                parts.append(entry(p))
+        if parts:
+            valid.append((t.name, parts))
+    return valid, errors
+
+
+def partition_errors(topics, coordinator_topics, errors) -> list[dict]:
+    """Every requested partition in request order with its error: the one
+    decided by the handler (`errors`), else the coordinator's, else NONE."""
+    coordinator = {(t["name"], p["partition_index"]): p["error_code"]
+                   for t in coordinator_topics for p in t["partitions"]}
+    return [{"name": t.name, "partitions": [
+        {"partition_index": p.partition_index,
+         "error_code": errors.get((t.name, p.partition_index),
+                                  coordinator.get((t.name, p.partition_index), ErrorCode.NONE))}
+        for p in t.partitions]} for t in topics]
 
 
 def api(api_key: int, name: str, min_version: int, max_version: int, min_served: int | None = None):

@@ -19,8 +19,7 @@
 - Answered once the commit records are durable (fdatasync).
 """
 
-from fluxmq.errors import ErrorCode
-from fluxmq.handlers import api, then
+from fluxmq.handlers import api, known_partitions, partition_errors, then
 from fluxmq.protocol.codec import to_ms
 
 API_KEY = 8
@@ -28,21 +27,11 @@ API_KEY = 8
 
 @api(API_KEY, "OffsetCommit", 2, 9)
 def handle(ctx, request):
-    logs = ctx.broker.logs
     version = ctx.api_version
-    valid = []
-    errors = {}  # (topic, partition) -> error code decided here
-    for t in request.topics:
-        topic = logs.topics.get(t.name)
-        parts = []
-        for p in t.partitions:
-            if topic is None or not 0 <= p.partition_index < topic.partitions:
-                errors[(t.name, p.partition_index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                continue
-            parts.append((p.partition_index, p.committed_offset, getattr(p, "committed_leader_epoch", -1),
-                          p.committed_metadata))
-        if parts:
-            valid.append((t.name, parts))
+    valid, errors = known_partitions(
+        ctx.broker.logs, request.topics,
+        lambda p: (p.partition_index, p.committed_offset, getattr(p, "committed_leader_epoch", -1),
+                   p.committed_metadata))
     retention = to_ms(request.retention_time) if version <= 4 else -1
     if valid:
         result = ctx.broker.groups.run(
@@ -51,18 +40,5 @@ def handle(ctx, request):
             topics=valid, api_version=version, retention_time_ms=retention)
     else:
         result = {"topics": []}
-    return then(result, lambda r: _merge(request, r, errors))
-
-
-def _merge(request, response: dict, errors: dict) -> dict:
-    """The response in request order: local errors plus the coordinator's answers."""
-    coordinator = {(t["name"], p["partition_index"]): p["error_code"]
-                   for t in response["topics"] for p in t["partitions"]}
-    topics = []
-    for t in request.topics:
-        topics.append({"name": t.name, "partitions": [
-            {"partition_index": p.partition_index,
-             "error_code": errors.get((t.name, p.partition_index),
-                                      coordinator.get((t.name, p.partition_index), ErrorCode.NONE))}
-            for p in t.partitions]})
-    return {"throttle_time": 0, "topics": topics}
+    return then(result, lambda r: {"throttle_time": 0,
+                                   "topics": partition_errors(request.topics, r["topics"], errors)})
