@@ -1,6 +1,6 @@
 """The two brokers under test, started one at a time on 127.0.0.1, each on a fresh data dir.
 
-KafkaBroker runs Apache Kafka 4.1.1 in KRaft single-node mode (process.roles=broker,controller)
+KafkaBroker runs Apache Kafka 4.4.0 in KRaft single-node mode (process.roles=broker,controller)
 from the Maven Central jars in benchmarks/kafka/target/lib, the way bin/kafka-server-start.sh
 does: `kafka.tools.StorageTool format` with a random cluster id first, then `kafka.Kafka` with
 the script's JVM flags (-Xmx1G -Xms1G, G1 with its pause settings, GC log). FluxBroker runs
@@ -30,7 +30,7 @@ import kwire  # noqa: E402
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 KAFKA_LIB = BENCH / "kafka" / "target" / "lib"
-KAFKA_VERSION = "4.1.1"
+KAFKA_VERSION = "4.4.0"
 
 # bin/kafka-server-start.sh: KAFKA_HEAP_OPTS; bin/kafka-run-class.sh: KAFKA_JVM_PERFORMANCE_OPTS,
 # KAFKA_JMX_OPTS and the -loggc option kafka-server-start.sh passes.
@@ -370,7 +370,8 @@ class Broker:
 class KafkaBroker(Broker):
     name = "kafka"
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, props: dict[str, str] | None = None):
+        """`props`: server.properties entries over the defaults (compat/run.py's profile)."""
         super().__init__(workdir)
         self.controller_port = free_port()
         self.log_dir = self.workdir / "kafka-logs"
@@ -382,6 +383,7 @@ class KafkaBroker(Broker):
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "log.dirs": str(self.log_dir),
         })
+        self.props.update(props or {})
         self.config = self.workdir / "server.properties"
         self.config.write_text("".join(f"{k}={v}\n" for k, v in self.props.items()))
         (self.workdir / "log4j2.properties").write_text(
@@ -420,13 +422,16 @@ class KafkaBroker(Broker):
 class FluxBroker(Broker):
     name = "fluxmq"
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, props: dict[str, str] | None = None):
+        """`props`: configs over the defaults, as --override key=value (compat/run.py's profile)."""
         super().__init__(workdir)
         self.data_dir = self.workdir / "data"
+        self.props = dict(props or {})
 
     def command(self) -> list[str]:
+        overrides = [arg for k, v in self.props.items() for arg in ("--override", f"{k}={v}")]
         return [sys.executable, "-m", "fluxmq", "serve", "--host", self.host, "--port", str(self.port),
-                "--data-dir", str(self.data_dir)]
+                "--data-dir", str(self.data_dir), *overrides]
 
     def env(self) -> dict:
         env = dict(os.environ)

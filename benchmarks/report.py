@@ -15,6 +15,7 @@ import statistics
 import subprocess
 from pathlib import Path
 
+from brokers import KAFKA_VERSION
 from workloads import FIGURES, fmt
 
 BROKER_LABEL = {"fluxmq": "FluxMQ", "kafka": "Kafka"}
@@ -122,7 +123,7 @@ def _cell(row, broker, notes: list[str]):
 
 def write_markdown(path: Path, meta: dict, rows: list[dict], rec, chart_name: str) -> None:
     m = meta["machine"]
-    lines = ["# FluxMQ beside Apache Kafka 4.1.1", ""]
+    lines = [f"# FluxMQ beside Apache Kafka {KAFKA_VERSION}", ""]
     if meta["plan"]["quick"]:
         lines += ["> **Quick smoke run** (`--quick`): tiny sizes and a few seconds per workload, to check",
                   "> that the harness works. The numbers are noise, not a measurement.", ""]
@@ -135,7 +136,7 @@ def write_markdown(path: Path, meta: dict, rows: list[dict], rec, chart_name: st
          f"disk {m['disk']}; load average {meta['loadavg_start']} at the start, {meta['loadavg_end']} "
          "at the end (other work on the machine shows up as noise)."),
         "",
-        ("Clients on the same machine: Kafka's own tools from kafka-tools 4.1.1 (Java "
+        (f"Clients on the same machine: Kafka's own tools from kafka-tools {KAFKA_VERSION} (Java "
          f"{m.get('java', '?')}) and librdkafka {m.get('librdkafka', '?')} through confluent-kafka "
          f"{m.get('confluent_kafka', '?')}. Each value is the median over the repeats; "
          "FluxMQ ÷ Kafka is the ratio of the medians; targets are issue 4's."),
@@ -258,7 +259,7 @@ def write_chart(path: Path, rows: list[dict], plan: dict) -> None:
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
         ax.grid(axis="y", alpha=0.3)
-    title = "FluxMQ beside Apache Kafka 4.1.1 (same machine, same clients)"
+    title = f"FluxMQ beside Apache Kafka {KAFKA_VERSION} (same machine, same clients)"
     if plan["quick"]:
         title += ": QUICK SMOKE RUN, numbers are noise"
     fig.suptitle(title)

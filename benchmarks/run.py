@@ -1,4 +1,4 @@
-"""FluxMQ beside Apache Kafka 4.1.1 on this machine: issue 4's workloads W1..W7 with the same
+"""FluxMQ beside Apache Kafka 4.4.0 on this machine: issue 4's workloads W1..W7 with the same
 clients against each broker, brokers alternating (Kafka, FluxMQ, Kafka, FluxMQ, ...) so that
 drift of the machine falls on both. `make bench` runs it; `--quick` is a 3-minute smoke run.
 

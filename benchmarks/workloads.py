@@ -1,6 +1,6 @@
 """Workloads W1..W7 of issue 4, run against one broker at a time with the same clients:
 Kafka's own tools (ProducerPerformance, ConsumerPerformance, EndToEndLatency from the
-kafka-tools 4.1.1 jar) and a librdkafka client (rdkafka_client.py, several processes).
+kafka-tools 4.4.0 jar) and a librdkafka client (rdkafka_client.py, several processes).
 
 A broker run is two phases, each on a fresh data dir:
 

@@ -73,6 +73,13 @@ def _must_be_false(feature):
     return check
 
 
+def _only(default, what):
+    def check(v):
+        if v != default:
+            raise ValueError(f"{what} is not supported by FluxMQ yet; only the default {default} is accepted")
+    return check
+
+
 def render(value) -> str | None:
     if value is None:
         return None
@@ -121,6 +128,14 @@ TOPIC_CONFIGS: dict[str, tuple[ConfigDef, str | None]] = {d.name: (d, twin) for 
     (ConfigDef("remote.storage.enable", "boolean", False, validator=_must_be_false("tiered storage")), None),
     (ConfigDef("remote.log.copy.disable", "boolean", False), None),
     (ConfigDef("remote.log.delete.on.disable", "boolean", False), None),
+    (ConfigDef("remote.copy.lag.bytes", "long", -1), "log.remote.copy.lag.bytes"),
+    (ConfigDef("remote.copy.lag.ms", "long", 0), "log.remote.copy.lag.ms"),
+    # New in Kafka 4.4. Share groups (KIP-932) are not built: a dead-letter queue for them is refused.
+    (ConfigDef("errors.deadletterqueue.group.enable", "boolean", False,
+               validator=_must_be_false("a dead-letter queue for share groups")), None),
+    # Kafka 4.4's limit on a decompressed record: FluxMQ does not enforce it yet, so only its default is taken.
+    (ConfigDef("max.decompressed.message.bytes", "int", 2147483639,
+               validator=_only(2147483639, "max.decompressed.message.bytes")), "max.decompressed.message.bytes"),
 ]}
 
 # --- broker-level configs ------------------------------------------------------
@@ -168,6 +183,10 @@ _BROKER_DEFS = [
     ConfigDef("compression.zstd.level", "int", 3),
     ConfigDef("log.local.retention.bytes", "long", -2),
     ConfigDef("log.local.retention.ms", "long", -2),
+    ConfigDef("log.remote.copy.lag.bytes", "long", -1),
+    ConfigDef("log.remote.copy.lag.ms", "long", 0),
+    ConfigDef("max.decompressed.message.bytes", "int", 2147483639,
+              validator=_only(2147483639, "max.decompressed.message.bytes")),
     ConfigDef("min.insync.replicas", "int", 1),
     ConfigDef("unclean.leader.election.enable", "boolean", False),
     ConfigDef("transactional.id.expiration.ms", "int", 604800000, validator=_at_least(1)),

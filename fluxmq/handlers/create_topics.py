@@ -72,7 +72,8 @@ def check_replication_factor(broker, rf: int) -> None:
     if rf > 1:
         raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
                          f"Unable to replicate the partition {rf} time(s): The target replication factor of {rf} "
-                         "cannot be reached because only 1 broker(s) are registered.")
+                         "cannot be reached because only 1 broker(s) are registered or some brokers have all their "
+                         "log directories cordoned.")
 
 
 def _layout(broker, ct) -> tuple[int, int]:

@@ -7,7 +7,7 @@ Resources, as Kafka's ConfigHelper answers them:
   server.properties / environment / --override, else DEFAULT_CONFIG (5).
   Synonyms (include_synonyms): the override, then the broker twin's static
   value, then the broker twin's default, most specific first. Unknown topic:
-  UNKNOWN_TOPIC_OR_PARTITION with no message; illegal name:
+  UNKNOWN_TOPIC_OR_PARTITION with an empty message (Kafka 4.4); illegal name:
   INVALID_TOPIC_EXCEPTION.
 - BROKER (4): name "" is the cluster-wide dynamic default, which is always
   empty here (no dynamic broker configs); our node id gives every broker
@@ -149,7 +149,7 @@ def _describe(ctx, resource, include_synonyms: bool, include_documentation: bool
         validate_topic_name(name)
         topic = broker.logs.topics.get(name)
         if topic is None:
-            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None)
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "")
         return topic_config_entries(broker.config, topic.configs, include_synonyms, include_documentation, keys)
     if rtype == RESOURCE_BROKER:
         if not name:

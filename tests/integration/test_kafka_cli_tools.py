@@ -1,4 +1,4 @@
-"""Apache Kafka's own command-line tools (kafka-tools 4.1.1) against a real
+"""Apache Kafka's own command-line tools (kafka-tools 4.4.0) against a real
 broker process, run as their main classes (what bin/kafka-topics.sh etc. do):
 
 - TopicCommand (kafka-topics): --create, --list, --describe, --alter
@@ -103,11 +103,20 @@ def test_topic_command_describe_unknown_and_invalid(broker, java_built, topic_na
     assert r.returncode == 1 and "InvalidTopicException" in r.stderr, r.describe()
 
 
+def reader(*props: str) -> list[str]:
+    """Console producer properties (kafka-tools 4.4 deprecates --property for --reader-property)."""
+    return [arg for p in props for arg in ("--reader-property", p)]
+
+
+def formatter(*props: str) -> list[str]:
+    """Console consumer properties (4.4: --formatter-property; --property prints a deprecation on stdout)."""
+    return [arg for p in props for arg in ("--formatter-property", p)]
+
+
 def console_produce(bootstrap: str, topic: str, lines: list[str], *extra: str) -> None:
     """kafka-console-producer: "h1:v1,h2:v2<TAB>key|value" per line."""
     r = javautil.run_class(CONSOLE_PRODUCER, "--bootstrap-server", bootstrap, "--topic", topic,
-                           "--property", "parse.headers=true", "--property", "parse.key=true",
-                           "--property", "key.separator=|", *extra,
+                           *reader("parse.headers=true", "parse.key=true", "key.separator=|"), *extra,
                            stdin="".join(line + "\n" for line in lines), timeout=90)
     assert r.returncode == 0, r.describe()
 
@@ -118,8 +127,8 @@ def console_consume(bootstrap: str, topic: str, n: int) -> list[str]:
     r = javautil.run_class(CONSOLE_CONSUMER, "--bootstrap-server", bootstrap, "--topic", topic,
                            "--partition", "0", "--offset", "earliest", "--max-messages", str(n),
                            "--timeout-ms", "30000",
-                           "--property", "print.partition=true", "--property", "print.offset=true",
-                           "--property", "print.headers=true", "--property", "print.key=true",
+                           *formatter("print.partition=true", "print.offset=true", "print.headers=true",
+                                      "print.key=true"),
                            timeout=90)
     assert f"Processed a total of {n} messages" in r.stderr, r.describe()
     return r.stdout.splitlines()
