@@ -1,4 +1,4 @@
-"""Fetch (key 1), v4-v17, for consumers (followers come with replication).
+"""Fetch (key 1), v4-v18, for consumers (followers come with replication).
 
 - An offset inside a batch returns the whole batch; the first partition with
   data returns at least one whole batch even above the byte limits (KIP-74);
@@ -15,6 +15,8 @@
   last_stable_offset = high watermark.
 - current_leader_epoch (KIP-320): newer than ours is UNKNOWN_LEADER_EPOCH,
   older is FENCED_LEADER_EPOCH.
+- v18 (KIP-1166) adds the replica's high watermark to a follower's
+  ReplicaState; consumers send none and the response is v17's.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ def _response(ctx, topics) -> RawResponse:
     return RawResponse(parts, length)
 
 
-@api(API_KEY, "Fetch", 4, 17)
+@api(API_KEY, "Fetch", 4, 18)
 def handle(ctx, request):
     if ctx.api_version >= 7 and request.session_id != 0:
         parts, length = fetch_response.encode(ctx.api_version, [], error_code=FETCH_SESSION_ID_NOT_FOUND)

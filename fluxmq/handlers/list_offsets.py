@@ -1,11 +1,17 @@
-"""ListOffsets (key 2), v1-v10.
+"""ListOffsets (key 2), v1-v11.
 
 Timestamps: -1 latest (the high watermark), -2 earliest (log start offset),
 -3 max timestamp (KIP-734, v7+), -4 earliest local (KIP-405, v8+: the same
-as earliest here, there is no tiered storage), -5 latest tiered (v9+: no
-tiered storage, so -1/-1). Any other value: the first record whose timestamp
-is >= the target, or offset -1 / timestamp -1 when none (DESIGN rule 6).
-Leader epochs are checked as in Fetch and returned (KIP-320).
+as earliest here, there is no tiered storage), -5 latest tiered (KIP-1005,
+v9+) and -6 earliest pending upload (KIP-1023, v11+): no tiered storage, so
+offset -1 and leader epoch -1. A special timestamp below its version, and
+any other negative value, is UNSUPPORTED_VERSION, as Kafka 4.4 answers. Any
+other value: the first record whose timestamp is >= the target, or offset -1
+/ timestamp -1 when none (DESIGN rule 6).
+
+The leader epoch (KIP-320) is the current one for latest and earliest, and
+-1 when no offset is found. Leader epochs in the request are checked as in
+Fetch.
 """
 
 from __future__ import annotations
@@ -15,30 +21,35 @@ from fluxmq.handlers import api
 from fluxmq.handlers.fetch import _check_epoch
 
 API_KEY = 2
-LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED = -1, -2, -3, -4, -5
+LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED, EARLIEST_PENDING_UPLOAD = -1, -2, -3, -4, -5, -6
+NOT_FOUND = (-1, -1, -1)  # offset, timestamp, leader epoch
+# The first version that may ask for each special timestamp (ListOffsetsRequest.json).
+SPECIAL_SINCE = {LATEST: 0, EARLIEST: 0, MAX_TIMESTAMP: 7, EARLIEST_LOCAL: 8, LATEST_TIERED: 9,
+                 EARLIEST_PENDING_UPLOAD: 11}
 
 
-def _lookup(lg, timestamp: int) -> tuple[int, int]:
-    """(offset, timestamp) for one ListOffsets query."""
+def _lookup(lg, timestamp: int, version: int) -> tuple[int, int, int]:
+    """(offset, timestamp, leader epoch) for one ListOffsets query."""
+    if timestamp < 0 and version < SPECIAL_SINCE.get(timestamp, 2**15):
+        raise KafkaError(ErrorCode.UNSUPPORTED_VERSION,
+                         f"ListOffsets v{version} cannot ask for special timestamp {timestamp}")
     if timestamp == LATEST:
-        return lg.high_watermark, -1
+        return lg.high_watermark, -1, lg.leader_epoch
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
-        return lg.log_start_offset, -1
-    if timestamp == LATEST_TIERED:
-        return -1, -1
+        return lg.log_start_offset, -1, lg.leader_epoch
+    if timestamp in (LATEST_TIERED, EARLIEST_PENDING_UPLOAD):
+        return NOT_FOUND
     if timestamp == MAX_TIMESTAMP:
         # The record holding the largest timestamp (its first occurrence), as
         # Kafka 4 answers, not the end of its batch.
         ts, _offset = lg.max_timestamp()
         found = lg.offset_for_timestamp(ts) if ts >= 0 else None
-        return (found[0], ts) if found else (-1, -1)
-    if timestamp < 0:
-        raise KafkaError(ErrorCode.INVALID_REQUEST, f"unknown special timestamp {timestamp}")
+        return (found[0], ts, lg.leader_epoch) if found else NOT_FOUND
     found = lg.offset_for_timestamp(timestamp)
-    return (found[0], found[1]) if found else (-1, -1)
+    return (found[0], found[1], lg.leader_epoch) if found else NOT_FOUND
 
 
-@api(API_KEY, "ListOffsets", 1, 10)
+@api(API_KEY, "ListOffsets", 1, 11)
 def handle(ctx, request):
     logs = ctx.broker.logs
     topics = []
@@ -55,9 +66,9 @@ def handle(ctx, request):
                 continue
             try:
                 _check_epoch(lg, getattr(rp, "current_leader_epoch", -1))
-                offset, ts = _lookup(lg, rp.timestamp)
+                offset, ts, epoch = _lookup(lg, rp.timestamp, ctx.api_version)
                 parts.append({"partition_index": rp.partition_index, "error_code": ErrorCode.NONE,
-                              "timestamp": ts, "offset": offset, "leader_epoch": lg.leader_epoch,
+                              "timestamp": ts, "offset": offset, "leader_epoch": epoch,
                               "old_style_offsets": [offset]})
             except KafkaError as e:
                 parts.append({"partition_index": rp.partition_index, "error_code": e.code,

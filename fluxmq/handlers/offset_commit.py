@@ -1,8 +1,9 @@
-"""OffsetCommit (key 8), v2-v9 (v0-v1 were removed in Kafka 4, KIP-896).
+"""OffsetCommit (key 8), v2-v10 (v0-v1 were removed in Kafka 4, KIP-896).
 
 - Topics or partitions this broker does not have get
   UNKNOWN_TOPIC_OR_PARTITION (KafkaApis checks the metadata before the
-  coordinator); the rest go to the coordinator.
+  coordinator); the rest go to the coordinator. v10 (KIP-848) names topics
+  by id: an unknown id is UNKNOWN_TOPIC_ID.
 - Classic groups check member id, group.instance.id (v7+) and generation:
   UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, ILLEGAL_GENERATION,
   REBALANCE_IN_PROGRESS while the group waits for its assignment. Generation
@@ -25,11 +26,12 @@ from fluxmq.protocol.codec import to_ms
 API_KEY = 8
 
 
-@api(API_KEY, "OffsetCommit", 2, 9)
+@api(API_KEY, "OffsetCommit", 2, 10)
 def handle(ctx, request):
     version = ctx.api_version
+    logs = ctx.broker.logs
     valid, errors = known_partitions(
-        ctx.broker.logs, request.topics,
+        logs, request.topics,
         lambda p: (p.partition_index, p.committed_offset, getattr(p, "committed_leader_epoch", -1),
                    p.committed_metadata))
     retention = to_ms(request.retention_time) if version <= 4 else -1
@@ -41,4 +43,4 @@ def handle(ctx, request):
     else:
         result = {"topics": []}
     return then(result, lambda r: {"throttle_time": 0,
-                                   "topics": partition_errors(request.topics, r["topics"], errors)})
+                                   "topics": partition_errors(logs, request.topics, r["topics"], errors)})

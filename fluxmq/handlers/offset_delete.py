@@ -17,13 +17,14 @@ API_KEY = 47
 
 @api(API_KEY, "OffsetDelete", 0, 0)
 def handle(ctx, request):
-    valid, errors = known_partitions(ctx.broker.logs, request.topics, lambda p: p.partition_index)
+    logs = ctx.broker.logs
+    valid, errors = known_partitions(logs, request.topics, lambda p: p.partition_index)
     result = ctx.broker.groups.run("delete_offsets", group_id=request.group_id, topics=valid)
-    return then(result, lambda r: _merge(request, r, errors))
+    return then(result, lambda r: _merge(logs, request, r, errors))
 
 
-def _merge(request, response: dict, errors: dict) -> dict:
+def _merge(logs, request, response: dict, errors: dict) -> dict:
     if response["error_code"] != ErrorCode.NONE:
         return {"error_code": response["error_code"], "throttle_time": 0, "topics": []}
     return {"error_code": ErrorCode.NONE, "throttle_time": 0,
-            "topics": partition_errors(request.topics, response["topics"], errors)}
+            "topics": partition_errors(logs, request.topics, response["topics"], errors)}

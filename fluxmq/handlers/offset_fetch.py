@@ -1,4 +1,4 @@
-"""OffsetFetch (key 9), v1-v9 (v0, offsets in ZooKeeper, was removed in Kafka 4).
+"""OffsetFetch (key 9), v1-v10 (v0, offsets in ZooKeeper, was removed in Kafka 4).
 
 - v1-v7 ask for one group; v8+ (KIP-709) for several, each answered on its
   own. Topics null (v2+) means every committed offset of the group.
@@ -9,6 +9,9 @@
   so UNSTABLE_OFFSET_COMMIT never happens.
 - v9 member_id / member_epoch are checked for KIP-848 groups
   (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID); classic groups ignore them.
+- v10 (KIP-848) names topics by id, in the request and the response; an
+  unknown id answers its partitions with UNKNOWN_TOPIC_ID (offset -1), as
+  Kafka 4.4 does. Committed offsets are kept by topic name, as in Kafka.
 - A group-level error goes in error_code (v2+); v1 has no group error field,
   so it is set on every requested partition.
 """
@@ -19,7 +22,10 @@ from fluxmq.handlers import api
 API_KEY = 9
 
 
-def _topics(req_topics, version):
+NO_OFFSET = {"committed_offset": -1, "committed_leader_epoch": -1, "metadata": ""}
+
+
+def _topics(req_topics):
     if req_topics is None:
         return None
     return [(t.name, list(t.partition_indexes)) for t in req_topics]
@@ -30,23 +36,46 @@ def fetch_group(ctx, group_id, topics, require_stable, member_id=None, member_ep
                                  member_id=member_id, member_epoch=member_epoch)
 
 
-@api(API_KEY, "OffsetFetch", 1, 9)
+def _fetch_group_by_ids(ctx, g, require_stable) -> dict:
+    """v10: the group's topics by id, mapped to names for the coordinator and back."""
+    logs = ctx.broker.logs
+    known, unknown = [], []
+    for t in g.topics or ():
+        topic = logs.topics_by_id.get(t.topic_id)
+        (known if topic is not None else unknown).append((topic, t))
+    topics = None if g.topics is None else [(topic.name, list(t.partition_indexes)) for topic, t in known]
+    group = fetch_group(ctx, g.group_id, topics, require_stable, g.member_id, g.member_epoch)
+    out = []
+    for t in group["topics"]:
+        topic = logs.topics.get(t["name"])
+        if topic is not None:  # offsets of a topic that is gone have no id to answer with
+            out.append({"topic_id": topic.topic_id, "partitions": t["partitions"]})
+    for _topic, t in unknown:
+        out.append({"topic_id": t.topic_id, "partitions": [
+            {"partition_index": p, **NO_OFFSET, "error_code": ErrorCode.UNKNOWN_TOPIC_ID}
+            for p in t.partition_indexes]})
+    return {**group, "topics": out}
+
+
+@api(API_KEY, "OffsetFetch", 1, 10)
 def handle(ctx, request):
     version = ctx.api_version
     require_stable = getattr(request, "require_stable", False)
+    if version >= 10:
+        return {"throttle_time": 0, "groups": [_fetch_group_by_ids(ctx, g, require_stable) for g in request.groups]}
     if version >= 8:
-        groups = [fetch_group(ctx, g.group_id, _topics(g.topics, version), require_stable,
+        groups = [fetch_group(ctx, g.group_id, _topics(g.topics), require_stable,
                               getattr(g, "member_id", None), getattr(g, "member_epoch", -1))
                   for g in request.groups]
         return {"throttle_time": 0, "groups": groups}
-    topics = _topics(request.topics, version)
+    topics = _topics(request.topics)
     group = fetch_group(ctx, request.group_id, topics, require_stable)
     code = group["error_code"]
     out_topics = group["topics"]
     if code != ErrorCode.NONE:
         # Kafka answers the requested partitions with offset -1 and, below v2, the error on each.
         out_topics = [{"name": name, "partitions": [
-            {"partition_index": p, "committed_offset": -1, "committed_leader_epoch": -1, "metadata": "",
-             "error_code": code if version < 2 else ErrorCode.NONE} for p in parts]}
+            {"partition_index": p, **NO_OFFSET, "error_code": code if version < 2 else ErrorCode.NONE}
+            for p in parts]}
             for name, parts in topics or ()]
     return {"throttle_time": 0, "error_code": code, "topics": out_topics}

@@ -24,6 +24,7 @@ from kio.index import load_request_schema, load_response_schema
 from kio.schema.errors import ErrorCode
 from kio.serial import entity_reader, entity_writer
 
+from fluxmq.protocol import schemas
 from fluxmq.protocol.header import skip_tagged_fields
 from fluxmq.util.varint import read_uvarint
 
@@ -132,12 +133,13 @@ def build(cls, data: dict):
 
 @lru_cache(maxsize=None)
 def request_class(api_key: int, version: int):
-    return load_request_schema(api_key, version)
+    """The kio entity of a request version (protocol/schemas.py for the versions kio lacks)."""
+    return schemas.REQUESTS.get((api_key, version)) or load_request_schema(api_key, version)
 
 
 @lru_cache(maxsize=None)
 def response_class(api_key: int, version: int):
-    return load_response_schema(api_key, version)
+    return schemas.RESPONSES.get((api_key, version)) or load_response_schema(api_key, version)
 
 
 @lru_cache(maxsize=None)

@@ -1,4 +1,4 @@
-"""Hand-framed Fetch response body (v4-v17), so record payloads go from the
+"""Hand-framed Fetch response body (v4-v18), so record payloads go from the
 segment file to the socket with sendfile instead of through Python.
 
 The encoder emits a list of parts: bytes, and FileRange for each partition's

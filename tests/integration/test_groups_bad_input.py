@@ -495,6 +495,10 @@ def test_leave_describe_and_delete_errors(gb):
         codes = {x.group_id: int(x.error_code) for x in r.results}
         ck.eq("DeleteGroups v2 group with a member", codes.get(g), NON_EMPTY_GROUP)
         ck.eq("DeleteGroups v2 unknown group", codes.get("no-such-" + g), GROUP_ID_NOT_FOUND)
+        r = c.request(DELETE_GROUPS, 3, {"groups_names": [g, "no-such-" + g]})
+        ck.eq("DeleteGroups v3 (error messages null, as Kafka 4.4)",
+              {x.group_id: (int(x.error_code), x.error_message) for x in r.results},
+              {g: (NON_EMPTY_GROUP, None), "no-such-" + g: (GROUP_ID_NOT_FOUND, None)})
         r = c.request(LEAVE_GROUP, 5, {"group_id": g, "members": [
             {"member_id": "no-such-member", "group_instance_id": None, "reason": None},
             {"member_id": member, "group_instance_id": None, "reason": "test"}]})

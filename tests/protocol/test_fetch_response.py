@@ -57,7 +57,7 @@ def _kio_bytes(version, topics, blob, error_code, session_id):
     return codec.encode_response(FETCH, version, data)
 
 
-@pytest.mark.parametrize("version", range(4, 18))
+@pytest.mark.parametrize("version", range(4, 19))
 def test_matches_kio_byte_for_byte(version):
     rng = random.Random(version)
     blob = rng.randbytes(5000)

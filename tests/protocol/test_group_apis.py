@@ -1,13 +1,14 @@
 """The group APIs over the raw protocol (kio bodies, tests/wire.py) at every
 version FluxMQ advertises: FindCoordinator v0-v6, JoinGroup v0-v9,
-SyncGroup v0-v5, Heartbeat v0-v4, LeaveGroup v0-v5, OffsetCommit v2-v9,
-OffsetFetch v1-v9, DescribeGroups v0-v5, ListGroups v0-v5, DeleteGroups
-v0-v2, OffsetDelete v0 - each response decoded exactly by kio - and the
-error codes Kafka gives for bad input."""
+SyncGroup v0-v5, Heartbeat v0-v4, LeaveGroup v0-v5, OffsetCommit v2-v10,
+OffsetFetch v1-v10 (v10 by topic id), DescribeGroups v0-v5, ListGroups v0-v5,
+DeleteGroups v0-v3, OffsetDelete v0 - each response decoded exactly by kio -
+and the error codes Kafka gives for bad input."""
 
 from __future__ import annotations
 
 import struct
+import uuid
 
 import pytest
 from brokerproc import BrokerProcess
@@ -21,6 +22,7 @@ OFFSET_METADATA_TOO_LARGE, COORDINATOR_NOT_AVAILABLE = 12, 15
 ILLEGAL_GENERATION, INVALID_GROUP_ID, UNKNOWN_MEMBER_ID, INVALID_SESSION_TIMEOUT = 22, 24, 25, 26
 INVALID_REQUEST, NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND, MEMBER_ID_REQUIRED = 42, 68, 69, 79
 GROUP_SUBSCRIBED_TO_TOPIC = 86
+UNKNOWN_TOPIC_ID = 100
 TOPIC = "wire-groups"
 
 
@@ -70,10 +72,20 @@ def join_member(w, version, group, **kw):
     return r
 
 
+def topic_id(w, name=TOPIC) -> uuid.UUID:
+    return w.request(3, 12, {"topics": [{"name": name, "topic_id": None}],
+                             "allow_auto_topic_creation": False}).topics[0].topic_id
+
+
+def topic_ref(w, version, name=TOPIC) -> dict:
+    """How OffsetCommit/OffsetFetch name a topic: by id from v10 (KIP-848)."""
+    return {"topic_id": topic_id(w, name)} if version >= 10 else {"name": name}
+
+
 def commit(w, version, group, generation=-1, member_id="", partitions=((0, 5),), metadata="m", topic=TOPIC):
     body = {"group_id": group, "generation_id_or_member_epoch": generation, "member_id": member_id,
             "group_instance_id": None, "retention_time": -1,
-            "topics": [{"name": topic, "partitions": [
+            "topics": [{**topic_ref(w, version, topic), "partitions": [
                 {"partition_index": p, "committed_offset": o, "committed_leader_epoch": 0,
                  "committed_metadata": metadata} for p, o in partitions]}]}
     r = w.request(OFFSET_COMMIT, version, body)
@@ -81,7 +93,7 @@ def commit(w, version, group, generation=-1, member_id="", partitions=((0, 5),),
 
 
 def fetch(w, version, group, partitions=(0, 1)):
-    topics = [{"name": TOPIC, "partition_indexes": list(partitions)}]
+    topics = [{**topic_ref(w, version), "partition_indexes": list(partitions)}]
     if version >= 8:
         r = w.request(OFFSET_FETCH, version, {"groups": [{"group_id": group, "member_id": None, "member_epoch": -1,
                                                          "topics": topics}], "require_stable": True})
@@ -114,7 +126,7 @@ def test_find_coordinator(wire, broker, version):
 @pytest.mark.parametrize("jv", range(10))
 def test_classic_group_round_trip_at_every_version(wire, jv):
     """JoinGroup at jv; the other APIs at versions cycling through their ranges."""
-    sv, hv, lv, cv, fv, dv, gv, xv = jv % 6, jv % 5, jv % 6, 2 + jv % 8, 1 + jv % 9, jv % 6, jv % 6, jv % 3
+    sv, hv, lv, cv, fv, dv, gv, xv = jv % 6, jv % 5, jv % 6, 2 + jv % 9, 1 + jv % 10, jv % 6, jv % 6, jv % 4
     group = f"wire-{jv}"
     r = join(wire, jv, group)
     if jv >= 4:
@@ -232,3 +244,29 @@ def test_offset_fetch_v8_several_groups_and_all_partitions(wire):
     assert [(t.name, [(p.partition_index, p.committed_offset) for p in t.partitions]) for t in a.topics] == [
         (TOPIC, [(0, 1), (1, 2)])]
     assert code(none.error_code) == NONE and none.topics == ()
+
+
+def test_offset_commit_and_fetch_v10_by_topic_id(wire):
+    """KIP-848 v10 names topics by id; an unknown id is UNKNOWN_TOPIC_ID, a partition the
+    topic lacks UNKNOWN_TOPIC_OR_PARTITION (commit) or no offset (fetch), as Kafka 4.4."""
+    tid, bogus = topic_id(wire), uuid.uuid4()
+    r = wire.request(OFFSET_COMMIT, 10, {
+        "group_id": "g-v10", "generation_id_or_member_epoch": -1, "member_id": "", "group_instance_id": None,
+        "topics": [{"topic_id": tid, "partitions": [
+            {"partition_index": p, "committed_offset": 7, "committed_leader_epoch": -1, "committed_metadata": "m"}
+            for p in (0, 9)]},
+                   {"topic_id": bogus, "partitions": [
+                       {"partition_index": 0, "committed_offset": 1, "committed_leader_epoch": -1,
+                        "committed_metadata": None}]}]})
+    assert [(t.topic_id, {p.partition_index: code(p.error_code) for p in t.partitions}) for t in r.topics] == [
+        (tid, {0: NONE, 9: UNKNOWN_TOPIC_OR_PARTITION}), (bogus, {0: UNKNOWN_TOPIC_ID})]
+    for topics in ([{"topic_id": tid, "partition_indexes": [0, 1]}, {"topic_id": bogus, "partition_indexes": [0]}],
+                   None):
+        g = wire.request(OFFSET_FETCH, 10, {"groups": [{"group_id": "g-v10", "member_id": None, "member_epoch": -1,
+                                                       "topics": topics}], "require_stable": False}).groups[0]
+        got = [(t.topic_id, [(p.partition_index, p.committed_offset, p.metadata, code(p.error_code))
+                             for p in t.partitions]) for t in g.topics]
+        if topics is None:  # every committed offset of the group
+            assert got == [(tid, [(0, 7, "m", NONE)])]
+        else:
+            assert got == [(tid, [(0, 7, "m", NONE), (1, -1, "", NONE)]), (bogus, [(0, -1, "", UNKNOWN_TOPIC_ID)])]

@@ -3,7 +3,7 @@ protocol: a minimal valid request gets a response with the request's
 correlation id, the right response header (v1 with tagged fields for
 flexible versions, v0 for ApiVersions), and a body that kio decodes exactly,
 with no error anywhere in it. Then the version edges (DESIGN rules 1 and 2):
-ApiVersions v0-v4 and the v0 UNSUPPORTED_VERSION answer to anything newer,
+ApiVersions v0-v5 (with v3's software-name and v5's cluster-id checks) and the v0 UNSUPPORTED_VERSION answer to anything newer,
 Produce v0-v2 answered with UNSUPPORTED_VERSION per partition, and a closed
 connection for other versions outside the advertised ranges.
 """
@@ -28,6 +28,8 @@ SERVED = [(key, v) for key, h in sorted(REGISTRY.items()) for v in range(h.min_s
 API_VERSIONS = 18
 PRODUCE = 0
 UNSUPPORTED_VERSION = 35
+INVALID_REQUEST = 42
+REBOOTSTRAP_REQUIRED = 129
 
 
 @pytest.fixture(scope="module")
@@ -152,13 +154,17 @@ def _stable_group(w: KafkaWireClient, topic: str) -> tuple[str, int, str]:
 def group_request(w: KafkaWireClient, key: int, version: int, topic: str) -> dict:
     if key == 10:  # FindCoordinator
         return {"key": "g", "key_type": 0, "coordinator_keys": ["g", "h"]}
+    by_id = {"name": topic}
+    if key in (8, 9) and version >= 10:  # OffsetCommit/OffsetFetch v10 name topics by id (KIP-848)
+        by_id = {"topic_id": w.request(3, 12, {"topics": [{"name": topic, "topic_id": None}],
+                                               "allow_auto_topic_creation": False}).topics[0].topic_id}
     if key == 8:  # OffsetCommit: a simple group (generation -1)
         return {"group_id": _fresh(topic, version, "commit"), "generation_id_or_member_epoch": -1, "member_id": "",
-                "group_instance_id": None, "retention_time": -1, "topics": [{"name": topic, "partitions": [
+                "group_instance_id": None, "retention_time": -1, "topics": [{**by_id, "partitions": [
                     {"partition_index": 0, "committed_offset": 1, "committed_leader_epoch": -1,
                      "committed_metadata": "m"}]}]}
     if key == 9:  # OffsetFetch
-        topics = [{"name": topic, "partition_indexes": [0, 1]}]
+        topics = [{**by_id, "partition_indexes": [0, 1]}]
         if version >= 8:
             return {"groups": [{"group_id": "a", "member_id": None, "member_epoch": -1, "topics": topics},
                                {"group_id": "b", "member_id": None, "member_epoch": -1, "topics": None}],
@@ -230,7 +236,7 @@ def test_registry_matches_api_versions(broker):
 
 
 # ------------------------------------------------------------ ApiVersions
-@pytest.mark.parametrize("version", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("version", [0, 1, 2, 3, 4, 5])
 def test_api_versions_supported(broker, version):
     with connect(broker) as w:
         cid = w.send(API_VERSIONS, version, minimal_request(w, API_VERSIONS, version, ("x", None)))
@@ -241,11 +247,11 @@ def test_api_versions_supported(broker, version):
     entity, size = entity_reader(codec.response_class(API_VERSIONS, version))(frame, 4)
     assert 4 + size == len(frame)
     keys = {k.api_key: (k.min_version, k.max_version) for k in entity.api_keys}
-    assert keys[API_VERSIONS] == (0, 4)
+    assert keys[API_VERSIONS] == (0, 5)  # Kafka 4.4's range
     assert keys[PRODUCE][0] == 0  # DESIGN rule 2: Produce is advertised from v0
 
 
-@pytest.mark.parametrize("version", [5, 127])
+@pytest.mark.parametrize("version", [6, 127])
 def test_api_versions_unsupported_version_gets_v0_error_body(broker, version):
     with connect(broker) as w:
         body = codec.encode_request(API_VERSIONS, 4, minimal_request(w, API_VERSIONS, 4, ("x", None)))
@@ -259,6 +265,42 @@ def test_api_versions_unsupported_version_gets_v0_error_body(broker, version):
         assert keys == {k: (h.min_version, h.max_version) for k, h in REGISTRY.items()}
         # The client may retry on the same connection with a version we know.
         assert int(w.request(API_VERSIONS, 3, minimal_request(w, API_VERSIONS, 3, ("x", None))).error_code) == 0
+
+
+@pytest.mark.parametrize("name,version", [("-leading-dash", "1.0"), ("fluxmq tests", "1.0"), ("fluxmq", ""),
+                                          ("fluxmq", "1.0-")])
+def test_api_versions_invalid_software_name_is_invalid_request(broker, name, version):
+    """KIP-511 (checked against Kafka 4.4): v3+ client software names and versions match
+    [a-zA-Z0-9](?:[a-zA-Z0-9\\-.]*[a-zA-Z0-9])?; otherwise INVALID_REQUEST and no API list."""
+    with connect(broker) as w:
+        resp = w.request(API_VERSIONS, 3, {"client_software_name": name, "client_software_version": version})
+        assert int(resp.error_code) == INVALID_REQUEST and resp.api_keys == ()
+        assert int(w.request(API_VERSIONS, 3, minimal_request(w, API_VERSIONS, 3, ("x", None))).error_code) == 0
+
+
+def _cluster_id(w: KafkaWireClient) -> str:
+    return w.request(3, 12, {"topics": [], "allow_auto_topic_creation": False}).cluster_id
+
+
+def test_api_versions_v5_cluster_and_node_id(broker):
+    """KIP-1242, as Kafka 4.4 answers: this cluster and node (or neither) is served; another
+    cluster id or node id is REBOOTSTRAP_REQUIRED with no API list; one without the other
+    is INVALID_REQUEST."""
+    def ask(w, cluster_id, node_id):
+        body = {**minimal_request(w, API_VERSIONS, 5, ("x", None)), "cluster_id": cluster_id, "node_id": node_id}
+        return w.request(API_VERSIONS, 5, body)
+
+    with connect(broker) as w:
+        cluster_id = _cluster_id(w)
+        node_id = w.request(3, 12, {"topics": [], "allow_auto_topic_creation": False}).brokers[0].node_id
+        ok = ask(w, cluster_id, node_id)
+        assert int(ok.error_code) == 0 and ok.api_keys
+        assert int(ask(w, None, -1).error_code) == 0
+        for cid, nid in ((cluster_id + "x", node_id), (cluster_id, node_id + 1), ("other", node_id)):
+            resp = ask(w, cid, nid)
+            assert (int(resp.error_code), resp.api_keys) == (REBOOTSTRAP_REQUIRED, ())
+        for cid, nid in ((cluster_id, -1), (None, node_id)):
+            assert int(ask(w, cid, nid).error_code) == INVALID_REQUEST
 
 
 # ------------------------------------------------------------ Produce v0-v2
