@@ -10,7 +10,9 @@ all partitions are written with one native call. The response is framed by
 hand (protocol/produce_response.py, checked byte for byte against kio). acks=1 answers once the
 bytes are in the page cache; acks=-1 after the group-committed fdatasync;
 acks=0 never answers, and closes the connection on an error as Kafka does so
-the producer notices. Topics are auto-created on produce when
+the producer notices. A batch with invalid records (a compacted topic's
+keyless records, timestamps out of range) fails with record_errors naming
+each one (KIP-467, log/validator.py). Topics are auto-created on produce when
 auto.create.topics.enable is set.
 """
 
@@ -24,6 +26,7 @@ from fluxmq.handlers import NO_RESPONSE, api
 from fluxmq.handlers.metadata import maybe_auto_create
 from fluxmq.log.log import AppendPlan
 from fluxmq.log.manager import INTERNAL_TOPICS
+from fluxmq.log.validator import RecordValidationError
 from fluxmq.protocol import produce_response
 from fluxmq.protocol.codec import ZERO_UUID
 
@@ -33,9 +36,9 @@ log = logging.getLogger("fluxmq.produce")
 
 
 def _partition_response(index: int, code=ErrorCode.NONE, base_offset=-1, append_time=-1, log_start=-1,
-                        message=None) -> dict:
+                        message=None, record_errors=()) -> dict:
     return {"index": index, "error_code": code, "base_offset": base_offset, "log_append_time": append_time,
-            "log_start_offset": log_start, "record_errors": [], "error_message": message}
+            "log_start_offset": log_start, "record_errors": list(record_errors), "error_message": message}
 
 
 def _resolve_topic(ctx, td):
@@ -101,6 +104,14 @@ def handle(ctx, request):
                 plans, planned = [], set()
             try:
                 outcome = lg.prepare_append(pd.records or b"", now)
+            except RecordValidationError as e:  # KIP-467: which records, so the client fails just those
+                failed = True
+                log.info("produce to %s-%d from %s rejected: %s: %s", topic.name, pd.index, ctx.client_id,
+                         e.code.name, e)
+                parts_out.append(_partition_response(
+                    pd.index, e.code, log_start=lg.log_start_offset, message=str(e),
+                    record_errors=[{"batch_index": i, "batch_index_error_message": m} for i, m in e.record_errors]))
+                continue
             except KafkaError as e:
                 failed = True
                 log.info("produce to %s-%d from %s rejected: %s: %s", topic.name, pd.index, ctx.client_id,

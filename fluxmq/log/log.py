@@ -17,6 +17,7 @@ from fluxmq import native
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.log.producer_state import Duplicate, ProducerStateManager
 from fluxmq.log.segment import LogSegment, close_soon
+from fluxmq.log.validator import validate_records
 from fluxmq.util.file_range import FileRange
 
 TIMESTAMP_TYPE_BIT = 0x08
@@ -165,8 +166,7 @@ class Log:
             raise KafkaError(ErrorCode.INVALID_RECORD, f"The baseOffset of the record batch in the append to "
                              f"{self.topic}-{self.partition} should be 0, but it is {infos[0].base_offset}")
         cfg = self.config
-        if cfg.compact:
-            self._require_keys(buf, infos, n)
+        validate_records(f"{self.topic}-{self.partition}", buf, infos[0], cfg, now_ms)
         if cfg.compression is not None:
             buf, infos, n = self._recompress(buf, infos, n)
         batches = []
@@ -184,11 +184,6 @@ class Log:
             if b.records_count != b.last_offset_delta + 1 or b.records_count <= 0:
                 raise KafkaError(ErrorCode.CORRUPT_MESSAGE,
                                  f"batch claims {b.records_count} records but lastOffsetDelta {b.last_offset_delta}")
-            if not cfg.log_append_time and b.max_timestamp != NO_TIMESTAMP:
-                if b.max_timestamp - now_ms > cfg.timestamp_after_max_ms or \
-                        now_ms - b.max_timestamp > cfg.timestamp_before_max_ms:
-                    raise KafkaError(ErrorCode.INVALID_TIMESTAMP,
-                                     f"timestamp {b.max_timestamp} is out of range of the broker time {now_ms}")
             if b.producer_id >= 0:
                 try:
                     if b.producer_id in pending_seq:
@@ -219,21 +214,6 @@ class Log:
                 native.set_log_append_time(buf, pos, now_ms)
         seg = self.active_segment
         return AppendPlan(self, seg, seg.size, buf, batches, first, next_offset - 1, append_time, new_segment)
-
-    def _require_keys(self, buf: bytearray, infos, n: int) -> None:
-        """Compacted topics keep the latest record per key, so a record
-        without a key is refused (Kafka's LogValidator)."""
-        from fluxmq.log.records import RecordFormatError, iter_records
-        for i in range(n):
-            b = infos[i]
-            try:
-                keys = [key for _o, _t, key in iter_records(bytes(buf[b.position:b.position + b.size]))]
-            except (RecordFormatError, ValueError) as e:
-                raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"cannot read records: {e}") from None
-            if any(key is None for key in keys):
-                raise KafkaError(ErrorCode.INVALID_RECORD,
-                                 f"Compacted topic cannot accept message without key in topic partition "
-                                 f"{self.topic}-{self.partition}.")
 
     def _recompress(self, buf: bytearray, infos, n: int):
         """compression.type set on the topic: rewrite batches in its codec."""

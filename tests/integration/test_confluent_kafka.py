@@ -394,6 +394,33 @@ def test_record_larger_than_topic_max_message_bytes(broker, topic_name):
     assert [(g.offset, g.key) for g in got] == [(0, b"small-1"), (1, b"small-2")]
 
 
+@pytest.mark.parametrize("codec", ["none", "zstd"])
+def test_keyless_records_fail_alone_on_a_compacted_topic(broker, topic_name, codec):
+    """KIP-467: one batch of 20 records to a compacted topic, every 10th without a key.
+    The broker names the bad records, so librdkafka fails those with INVALID_RECORD and
+    the rest of the batch with _INVALID_DIFFERENT_RECORD (as against Kafka 4.4); sent
+    again on their own, the keyed records are stored."""
+    create_topic(broker.bootstrap, topic_name, 1, config={"cleanup.policy": "compact"})
+    p = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 500, "enable.idempotence": False,
+                  "message.timeout.ms": 20000, "compression.type": codec})
+    results: dict[int, object] = {}
+
+    def cb(err, msg):
+        results[int(msg.value())] = err if err is not None else msg.offset()
+
+    for i in range(20):
+        p.produce(topic_name, key=None if i % 10 == 0 else b"k%d" % i, value=b"%d" % i, partition=0, on_delivery=cb)
+    assert p.flush(OP_TIMEOUT) == 0
+    codes = {i: r.code() if isinstance(r, KafkaError) else r for i, r in results.items()}
+    assert {i for i, c in codes.items() if c == KafkaError.INVALID_RECORD} == {0, 10}, codes
+    assert {i for i, c in codes.items() if c == KafkaError._INVALID_DIFFERENT_RECORD} == set(range(20)) - {0, 10}
+    for i in range(20):
+        if i % 10:
+            p.produce(topic_name, key=b"k%d" % i, value=b"%d" % i, partition=0, on_delivery=cb)
+    assert p.flush(OP_TIMEOUT) == 0
+    assert sorted(r for i, r in results.items() if i % 10) == list(range(18))
+
+
 @pytest.mark.parametrize("topic_codec,producer_codec", [("lz4", "gzip"), ("uncompressed", "zstd"), ("zstd", "none")])
 def test_topic_compression_type_recompresses(broker, topic_name, topic_codec, producer_codec):
     """A topic whose compression.type is not `producer` makes the broker
