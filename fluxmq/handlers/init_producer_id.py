@@ -11,11 +11,9 @@ Checks, in Kafka's order: producer_id and producer_epoch (v3+) must be both
 INVALID_REQUEST; for a transactional_id, transaction_timeout must be in
 (0, transaction.max.timeout.ms] (INVALID_TRANSACTION_TIMEOUT).
 
-Deviation: transactions are not supported yet. A valid transactional_id
-gets INVALID_REQUEST, a non-retriable error: the Java producer fails
-initTransactions() at once ("Unexpected error in InitProducerIdResponse"),
-and the broker logs why. (COORDINATOR_NOT_AVAILABLE would make clients retry
-until their timeout; TRANSACTIONAL_ID_AUTHORIZATION_FAILED would blame ACLs.)
+Deviation: transactions are not supported yet. Clients stop earlier, at
+FindCoordinator (handlers/find_coordinator.py); one that asks anyway gets,
+for a valid transactional_id, INVALID_REQUEST, and the broker logs why.
 """
 
 import logging
