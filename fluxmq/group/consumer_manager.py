@@ -37,8 +37,9 @@ response carries the assignment only on a full request (join, or a client
 resending everything after an error) or when the member's assigned partitions
 changed.
 
-Regex subscriptions (v1) are resolved by the broker against the topic names,
-internal topics excluded, with a full match. Kafka uses RE2/J syntax; Python's
+Regex subscriptions (v1) are resolved by the broker against every topic name,
+internal topics included (__consumer_offsets matches `^__consumer.*`, as in
+Kafka 4.4), with a full match. Kafka uses RE2/J syntax; Python's
 `re` accepts the common subset (character classes, groups, alternation,
 quantifiers, (?i)) but not \\p{..} classes, and also accepts look-arounds and
 back-references that RE2/J refuses. A pattern `re` cannot compile is
@@ -94,7 +95,6 @@ from fluxmq.group.records import CoordinatorRecord
 
 log = logging.getLogger("fluxmq.group")
 
-INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 CONSUMER_MEMBER_TYPE = 1  # ConsumerGroupDescribe v1 member_type
 INT32_MAX = 2**31 - 1
 # Kafka's assignor class names, accepted in group.consumer.assignors.
@@ -528,7 +528,7 @@ class ConsumerGroupManager:
         names = set(member.subscribed_topic_names)
         if member.subscribed_topic_regex:
             pattern = self._compile(member.subscribed_topic_regex)
-            names.update(n for n in topic_names if n not in INTERNAL_TOPICS and pattern.fullmatch(n))
+            names.update(n for n in topic_names if pattern.fullmatch(n))
         return names
 
     def _subscription_metadata(self, group: ConsumerGroup, remove=(), add=()) -> dict[str, TopicMetadata]:
@@ -546,7 +546,7 @@ class ConsumerGroupManager:
         wanted = {n for n, c in names.items() if c > 0}
         for regex in (r for r, c in regexes.items() if c > 0):
             pattern = self._compile(regex)
-            wanted.update(n for n in topics if n not in INTERNAL_TOPICS and pattern.fullmatch(n))
+            wanted.update(n for n in topics if pattern.fullmatch(n))
         out = {}
         for n in sorted(wanted):
             t = topics.get(n)

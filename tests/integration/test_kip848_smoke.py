@@ -1,4 +1,4 @@
-"""KIP-848 consumer groups end to end: the Java KafkaConsumer 4.1.1 and
+"""KIP-848 consumer groups end to end: the Java KafkaConsumer 4.4 and
 confluent-kafka (librdkafka) with group.protocol=consumer against a real
 broker process.
 
@@ -221,3 +221,24 @@ def test_killed_member_is_fenced_after_the_session_timeout(broker_factory, topic
         a.kill()
         k.kill()
     assert "fenced from the group because its session expired" in b.log_text()
+
+
+def test_regex_subscription_includes_internal_topics(broker):
+    """Kafka 4.4 matches a KIP-848 regex against every topic: a regex naming
+    __consumer_offsets is assigned its partitions (confluent-kafka, in process)."""
+    from confluent_kafka import Consumer
+
+    group = "regex-internal-" + uuid.uuid4().hex[:8]
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "group.protocol": "consumer"})
+    try:
+        c.subscribe(["^__consumer_offsets$"])  # joining the group creates the topic if need be
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline and not c.assignment():
+            c.poll(0.2)
+        topics = {tp.topic for tp in c.assignment()}
+        partitions = AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(
+            "__consumer_offsets", timeout=10).topics["__consumer_offsets"].partitions
+        assert topics == {"__consumer_offsets"}
+        assert len(c.assignment()) == len(partitions) > 0
+    finally:
+        c.close()

