@@ -25,6 +25,7 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 from batchgen import batch_of
+from brokerproc import free_port
 from wire import connect
 
 from fluxmq.config import TOPIC_CONFIGS
@@ -544,6 +545,19 @@ def test_describe_cluster(wire, broker, version):
         wrong = wire.request(DESCRIBE_CLUSTER, version, {"endpoint_type": 2})
         assert code(wrong) == MISMATCHED_ENDPOINT_TYPE and wrong.brokers == () and wrong.controller_id == -1
         assert code(wire.request(DESCRIBE_CLUSTER, version, {"endpoint_type": 7})) == UNSUPPORTED_ENDPOINT_TYPE
+
+
+def test_describe_cluster_answers_the_advertised_endpoint(broker_factory):
+    """With advertised.listeners on another host and port than the bind address,
+    DescribeCluster and Metadata both answer the advertised endpoint."""
+    advertised = free_port()
+    b = broker_factory(["--override", f"advertised.listeners=PLAINTEXT://localhost:{advertised}"]).start()
+    with connect(b) as w:
+        for version in (0, 2):
+            r = w.request(DESCRIBE_CLUSTER, version, {"include_cluster_authorized_operations": False})
+            assert [(x.host, x.port) for x in r.brokers] == [("localhost", advertised)]
+        meta = w.request(METADATA, 12, {"topics": [], "allow_auto_topic_creation": False})
+        assert [(x.host, x.port) for x in meta.brokers] == [("localhost", advertised)]
 
 
 # ---------------------------------------------------------- InitProducerId
