@@ -4,7 +4,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PIP_FLAGS ?= --quiet --disable-pip-version-check --root-user-action=ignore
 
-.PHONY: install install-test serve test native java-deps apt-deps clean bench bench-deps bench-quick bench-readme
+.PHONY: install install-test serve test native java-deps apt-deps kafka-jars compat clean bench bench-deps bench-quick bench-readme
 
 # An editable install does not byte-compile, and under PYTHONDONTWRITEBYTECODE=1 the
 # interpreter never caches bytecode itself: every `fluxmq serve` would then compile the
@@ -26,25 +26,39 @@ install-test:
 	$(PIP) install $(PIP_FLAGS) -e '.[test]'
 	$(PYTHON) -m compileall -q fluxmq
 
-# kcat comes from the distribution's packages.
+# From the distribution's packages: kcat, and what building librdkafka's test-runner needs
+# (compat/librdkafka.py): a C/C++ toolchain, pkg-config, OpenSSL, zlib and zstd headers.
+APT_PACKAGES = kcat g++ make pkg-config libssl-dev zlib1g-dev libzstd-dev
 apt-deps:
-	@command -v kcat >/dev/null 2>&1 || { \
-	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
+	@dpkg -s $(APT_PACKAGES) >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  ($$SUDO apt-get update -qq || true) && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; }
+
+# Apache Kafka 4.4.0 from Maven Central (broker, tools, clients, every dependency): the
+# reference that make bench and make compat run beside FluxMQ.
+kafka-jars:
+	mvn -q -B -f benchmarks/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=target/lib
 
 # Java kafka-clients / kafka-tools 4.x from Maven Central, for tests/java.
 java-deps:
 	mvn -q -B -f tests/java/pom.xml -DskipTests package dependency:copy-dependencies -DoutputDirectory=target/lib
 
-test: install-test apt-deps java-deps
+# The whole suite, then the CI tier of librdkafka's test-runner (compat/ci_tier.txt).
+test: install-test apt-deps java-deps kafka-jars
 	$(PYTHON) -m pytest -q -ra tests
+	$(PYTHON) compat/run.py --tier ci
 
-bench-deps: install
+# librdkafka's own test suite against FluxMQ and Apache Kafka 4.4, every pass; rewrites the
+# matrix in docs/compatibility.md (compat/run.py). COMPAT_ARGS="--fluxmq-only" etc.
+compat: install apt-deps kafka-jars
+	$(PYTHON) compat/run.py $(COMPAT_ARGS)
+
+bench-deps: install kafka-jars
 	$(PIP) install $(PIP_FLAGS) -r benchmarks/requirements.txt
 	@command -v fio >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  ($$SUDO apt-get update -qq || true) && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fio >/dev/null; }
-	mvn -q -B -f benchmarks/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=target/lib
 
-# FluxMQ beside Apache Kafka 4.1.1 on this machine (see benchmarks/run.py); BENCH_ARGS="--repeats 2" etc.
+# FluxMQ beside Apache Kafka 4.4.0 on this machine (see benchmarks/run.py); BENCH_ARGS="--repeats 2" etc.
 bench: bench-deps
 	$(PYTHON) benchmarks/run.py $(BENCH_ARGS)
 
@@ -56,4 +70,5 @@ bench-readme:
 	$(PYTHON) benchmarks/update_readme.py
 
 clean:
-	rm -rf build dist *.egg-info fluxmq/_native.* tests/java/target benchmarks/kafka/target benchmarks/results/tmp
+	rm -rf build dist *.egg-info fluxmq/_native.* tests/java/target benchmarks/kafka/target benchmarks/results/tmp \
+	  compat/build
