@@ -8,6 +8,7 @@ check arguments and turn C errors into exceptions.
 from __future__ import annotations
 
 import os
+import threading
 
 try:
     from fluxmq._native import ffi, lib
@@ -58,35 +59,48 @@ def numa_impl() -> str:
 
 
 _MAX_BATCHES = 4096
-_batch_infos = ffi.new("fmq_batch_info[]", _MAX_BATCHES)
-_valid_len = ffi.new("uint64_t *")
-_n_valid = ffi.new("int *")
+
+
+class _Scratch(threading.local):
+    """Per-thread buffers for fmq_batches_scan: the event loop and the log cleaner's
+    worker thread scan at the same time, and the produce path allocates nothing."""
+
+    def __init__(self):
+        self.infos = ffi.new("fmq_batch_info[]", _MAX_BATCHES)
+        self.valid_len = ffi.new("uint64_t *")
+        self.n_valid = ffi.new("int *")
+
+
+_scratch = _Scratch()
 
 
 def scan_batches(buf, verify_crc: bool = True, max_batches: int = _MAX_BATCHES):
     """Validates the record batches in `buf` (bytes-like).
 
-    Returns (cdata array of fmq_batch_info, count). The array is a shared
-    scratch buffer: use it before the next call. Raises CorruptRecords.
+    Returns (cdata array of fmq_batch_info, count). The array is this thread's
+    scratch buffer: use it before this thread's next call. Raises CorruptRecords.
     """
-    infos = _batch_infos if max_batches <= _MAX_BATCHES else ffi.new("fmq_batch_info[]", max_batches)
+    s = _scratch
+    infos = s.infos if max_batches <= _MAX_BATCHES else ffi.new("fmq_batch_info[]", max_batches)
     n = lib.fmq_batches_scan(
-        ffi.from_buffer(buf), len(buf), 1 if verify_crc else 0, infos, max_batches, _valid_len, _n_valid
+        ffi.from_buffer(buf), len(buf), 1 if verify_crc else 0, infos, max_batches, s.valid_len, s.n_valid
     )
     if n < 0:
-        raise CorruptRecords(SCAN_ERRORS.get(n, f"scan error {n}"), _valid_len[0], _n_valid[0])
+        raise CorruptRecords(SCAN_ERRORS.get(n, f"scan error {n}"), s.valid_len[0], s.n_valid[0])
     return infos, n
 
 
 def scan_prefix(buf, verify_crc: bool = True, max_batches: int = _MAX_BATCHES):
-    """Recovery scan: (infos, n_valid, valid_len, error or None); never raises."""
+    """Recovery scan: (infos, n_valid, valid_len, error or None); never raises.
+    The infos array is the caller's own."""
+    s = _scratch
     infos = ffi.new("fmq_batch_info[]", max_batches)
     n = lib.fmq_batches_scan(
-        ffi.from_buffer(buf), len(buf), 1 if verify_crc else 0, infos, max_batches, _valid_len, _n_valid
+        ffi.from_buffer(buf), len(buf), 1 if verify_crc else 0, infos, max_batches, s.valid_len, s.n_valid
     )
     if n >= 0:
         return infos, n, len(buf), None
-    return infos, _n_valid[0], _valid_len[0], n
+    return infos, s.n_valid[0], s.valid_len[0], n
 
 
 def assign_offsets(buf: bytearray, infos, n: int, base_offset: int, leader_epoch: int) -> int:

@@ -289,12 +289,9 @@ class Broker:
             slot.data = None
         elif isinstance(result, RawResponse):
             head = response_header(ctx.api_key, ctx.correlation_id, flexible)
-            parts = result.parts
-            if conn.slots and conn.slots[0] is not slot:
-                # Waits behind an earlier response: the segment could be deleted
-                # meanwhile, so take the bytes now instead of the file range.
-                parts = [os.pread(p.fd, p.length, p.offset) if isinstance(p, FileRange) else p for p in parts]
-            slot.data = [_SIZE.pack(len(head) + result.length) + head, *parts]
+            # File ranges stay valid while the response waits behind earlier ones: a
+            # removed segment keeps its fd for file.delete.delay.ms (SegmentDeleter).
+            slot.data = [_SIZE.pack(len(head) + result.length) + head, *result.parts]
         else:
             body = result if isinstance(result, (bytes, bytearray)) else \
                 codec.encode_response(ctx.api_key, ctx.api_version, result)
@@ -347,6 +344,7 @@ class Broker:
                     last_retention = now
                     self.logs.apply_retention()
                 self.logs.cleaner.maybe_clean()  # log compaction: a pass every log.cleaner.backoff.ms (log/cleaner.py)
+                self.logs.deleter.delete_due()  # segments removed file.delete.delay.ms ago
                 if now - self._last_checkpoint_ms >= CHECKPOINT_INTERVAL_MS:
                     self._last_checkpoint_ms = now
                     self.logs.checkpoint()

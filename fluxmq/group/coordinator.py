@@ -32,7 +32,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import struct
 from typing import Callable
 
 from fluxmq.errors import ErrorCode, KafkaError
@@ -46,7 +45,6 @@ from fluxmq.group.offsets import OffsetMetadataManager, commit_error_response
 log = logging.getLogger("fluxmq.group")
 
 EXPIRATION_KEY = ("group-expiration",)
-_CONTROL_BIT = 0x20
 
 
 class Timer:
@@ -334,15 +332,15 @@ class GroupCoordinator:
     def load(self) -> int:
         """Start-up: replays __consumer_offsets, then starts the loaded
         members' sessions. Returns the number of records replayed."""
+        from fluxmq.log import batch as batch_format
         from fluxmq.log.records import iter_records
         count = 0
         topic = self.logs.topics.get(GROUP_METADATA_TOPIC) if self.logs is not None else None
         for lg in topic.logs if topic is not None else ():
             for batch in lg.iter_batches():
-                (attributes,) = struct.unpack_from(">h", batch, 21)
-                if attributes & _CONTROL_BIT:
+                if batch_format.attributes(batch) & batch_format.CONTROL_BIT:
                     continue  # transaction markers: no transactional offsets yet
-                (producer_id,) = struct.unpack_from(">q", batch, 43)
+                producer_id = batch_format.producer_id(batch)
                 for offset, _ts, key, value in iter_records(batch, with_values=True):
                     try:
                         record = rec.decode(key, value)

@@ -24,7 +24,7 @@ import struct
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import NO_RESPONSE, api
 from fluxmq.handlers.metadata import maybe_auto_create
-from fluxmq.log.log import AppendPlan
+from fluxmq.log.log import AppendPlan, append_plans
 from fluxmq.log.manager import INTERNAL_TOPICS
 from fluxmq.log.validator import RecordValidationError
 from fluxmq.protocol import produce_response
@@ -144,17 +144,14 @@ def _write(broker, plans, results) -> None:
     """One native write for the planned partitions, then the bookkeeping."""
     if not plans:
         return
-    now = broker.clock.milliseconds()
     try:
-        broker.logs.write(plans)
+        appended = append_plans(broker.logs.io, plans, broker.clock.milliseconds())
     except OSError as e:
         log.error("segment write failed: %s; %d partition(s) answered KAFKA_STORAGE_ERROR", e, len(plans))
         for plan in plans:
-            plan.log.abort_append(plan)
             results[id(plan)].update(error_code=ErrorCode.KAFKA_STORAGE_ERROR, error_message=str(e))
         return
-    for plan in plans:
-        res = plan.log.complete_append(plan, now)
+    for plan, res in zip(plans, appended):
         results[id(plan)].update(base_offset=res.base_offset, log_append_time=res.log_append_time,
                                  log_start_offset=res.log_start_offset)
         broker.data_waiters.notify((plan.log.topic, plan.log.partition))

@@ -1,18 +1,12 @@
 """Builds record batches (magic 2, uncompressed) for records the broker
 writes itself: coordinator state in internal topics. Client batches are never
-rebuilt. Layout: see csrc/records.c and log/records.py."""
+rebuilt. Layout: log/batch.py."""
 
 from __future__ import annotations
 
-import struct
-
 from fluxmq import native
+from fluxmq.log.batch import HEADER, LOG_OVERHEAD, set_crc
 from fluxmq.util.varint import varint as _varint
-
-_HEADER = struct.Struct(">qiibIhiqqqhii")
-_CRC_START = 21
-_CRC_POS = 17
-LOG_OVERHEAD = 12
 
 
 def _blob(b: bytes | None) -> bytes:
@@ -29,9 +23,7 @@ def build_batch(records: list[tuple[bytes | None, bytes | None]], timestamp_ms: 
         rec = b"\x00" + _varint(0) + _varint(delta) + _blob(key) + _blob(value) + _varint(0)
         body += _varint(len(rec)) + rec
     n = len(records)
-    header = bytearray(_HEADER.pack(0, _HEADER.size - LOG_OVERHEAD + len(body), -1, 2, 0, attributes,
-                                    n - 1, timestamp_ms, timestamp_ms, producer_id, producer_epoch,
-                                    base_sequence, n))
-    batch = header + body
-    struct.pack_into(">I", batch, _CRC_POS, native.crc32c(bytes(batch[_CRC_START:])))
-    return bytes(batch)
+    header = bytearray(HEADER.pack(0, HEADER.size - LOG_OVERHEAD + len(body), -1, 2, 0, attributes,
+                                   n - 1, timestamp_ms, timestamp_ms, producer_id, producer_epoch,
+                                   base_sequence, n))
+    return bytes(set_crc(header + body, native.crc32c))

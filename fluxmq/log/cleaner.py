@@ -84,7 +84,6 @@ import errno
 import logging
 import os
 import re
-import struct
 import threading
 import time
 import weakref
@@ -93,28 +92,17 @@ from dataclasses import dataclass, field
 
 from fluxmq import native
 from fluxmq.log.compression import compress
-from fluxmq.log.records import COMPRESSION_MASK, TIMESTAMP_TYPE_BIT, decompress, read_varint
-from fluxmq.log.segment import LogSegment, close_soon, segment_name
+from fluxmq.log.batch import (COMPRESSION_MASK, CONTROL_BIT, DELETE_HORIZON_BIT, HEADER, HEADER_SIZE, I64,
+                              LOG_OVERHEAD, MAX_TIMESTAMP_POS, NO_TIMESTAMP, TIMESTAMP_TYPE_BIT, TRANSACTIONAL_BIT,
+                              set_crc)
+from fluxmq.log.records import decompress, read_varint
+from fluxmq.log.segment import LogSegment, segment_name
 from fluxmq.util.varint import varint as _varint
 
 log = logging.getLogger("fluxmq.log.cleaner")
 
 CLEANER_CHECKPOINT_FILE = "cleaner-offset-checkpoint"
 
-# Record batch v2 header (KIP-98), big-endian, one field per format letter:
-#   baseOffset q | batchLength i | partitionLeaderEpoch i | magic b | crc I
-#   | attributes h | lastOffsetDelta i | baseTimestamp q | maxTimestamp q
-#   | producerId q | producerEpoch h | baseSequence i | recordsCount i
-_HEADER = struct.Struct(">qiibIhiqqqhii")
-HEADER_SIZE = _HEADER.size  # 61
-LOG_OVERHEAD = 12           # baseOffset + batchLength
-_CRC_POS = 17
-_CRC_START = 21             # the CRC covers attributes .. end
-_MAX_TIMESTAMP_POS = 35
-TRANSACTIONAL_BIT = 0x10
-CONTROL_BIT = 0x20
-DELETE_HORIZON_BIT = 0x40   # KIP-534: baseTimestamp is the delete horizon
-NO_TIMESTAMP = -1
 OFFSET_MAP_ENTRY_BYTES = 24  # Kafka's SkimpyOffsetMap: 16-byte key hash + 8-byte offset
 READ_CHUNK = 1 << 20
 WRITE_CHUNK = 1 << 20
@@ -140,7 +128,7 @@ def _batches(fd: int, size: int):
             if len(buf) < HEADER_SIZE:
                 return
         rel = pos - buf_start
-        header = _HEADER.unpack_from(buf, rel)
+        header = HEADER.unpack_from(buf, rel)
         n = LOG_OVERHEAD + header[1]
         if n < HEADER_SIZE or pos + n > size:
             return
@@ -442,9 +430,9 @@ def _empty_batch(header) -> bytes:
     producer fields and timestamp type; both timestamps the max timestamp."""
     base, _len, epoch, magic, _crc, attrs, lod, _bts, max_ts, pid, pepoch, seq, _count = header
     attributes = attrs & (TIMESTAMP_TYPE_BIT | TRANSACTIONAL_BIT | CONTROL_BIT)  # no codec, no horizon
-    out = bytearray(_HEADER.pack(base, HEADER_SIZE - LOG_OVERHEAD, epoch, magic, 0, attributes, lod,
+    out = bytearray(HEADER.pack(base, HEADER_SIZE - LOG_OVERHEAD, epoch, magic, 0, attributes, lod,
                                  max_ts, max_ts, pid, pepoch, seq, 0))
-    struct.pack_into(">I", out, _CRC_POS, native.crc32c(bytes(out[_CRC_START:])))
+    set_crc(out, native.crc32c)
     return bytes(out)
 
 
@@ -473,10 +461,10 @@ def _rebuild(header, body: bytes, kept: list, new_base_ts: int, stamp: bool, lev
     if codec:
         records = compress(codec, records, levels)
     attributes = attrs | DELETE_HORIZON_BIT if stamp else attrs
-    out = bytearray(_HEADER.pack(base, HEADER_SIZE - LOG_OVERHEAD + len(records), epoch, magic, 0, attributes,
+    out = bytearray(HEADER.pack(base, HEADER_SIZE - LOG_OVERHEAD + len(records), epoch, magic, 0, attributes,
                                  lod, new_base_ts, new_max, pid, pepoch, seq, len(kept)))
     out += records
-    struct.pack_into(">I", out, _CRC_POS, native.crc32c(bytes(out[_CRC_START:])))
+    set_crc(out, native.crc32c)
     return bytes(out)
 
 
@@ -711,7 +699,7 @@ class LogCleaner:
         for seg in dirty_segments:
             head = os.pread(seg.fd, HEADER_SIZE, 0) if seg.fd >= 0 else b""
             if len(head) == HEADER_SIZE:
-                (first_ts,) = struct.unpack_from(">q", head, _MAX_TIMESTAMP_POS)
+                (first_ts,) = I64.unpack_from(head, MAX_TIMESTAMP_POS)
                 if 0 < first_ts < now_ms - max_lag_ms:
                     return True
         return False
@@ -753,21 +741,15 @@ class LogCleaner:
         lg = job.log
         live = self.manager.get_log(lg.topic, lg.partition) is lg
         complete = live
-        replaced: list[LogSegment] = []
-        try:
-            for sources, new in result.groups:
-                if complete and not _still_in_place(lg, sources):
-                    complete = False
-                if not complete:
-                    if new is not None:
-                        new.delete()
-                    continue
+        for sources, new in result.groups:
+            if complete and not _still_in_place(lg, sources):
+                complete = False
+            if not complete:
                 if new is not None:
-                    old = [s.segment for s in sources]
-                    lg.replace_segments(new, old)
-                    replaced += old
-        finally:
-            close_soon(replaced)
+                    new.delete()
+                continue
+            if new is not None:
+                lg.replace_segments(new, [s.segment for s in sources])  # the old ones go to the log's deleter
         if not live:
             try:
                 os.rmdir(lg.dir)  # the topic was deleted while we wrote into its directory

@@ -15,16 +15,12 @@ import struct
 import cramjam
 
 from fluxmq import native
-from fluxmq.log.records import COMPRESSION_MASK, HEADER_SIZE, decompress
+from fluxmq.log.batch import ATTRIBUTES_POS, COMPRESSION_MASK, HEADER_SIZE, I16, I32, LENGTH_POS, LOG_OVERHEAD, set_crc
+from fluxmq.log.records import decompress
 
 CODECS = {"uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 _XERIAL_HEADER = b"\x82SNAPPY\x00" + struct.pack(">ii", 1, 1)
 _XERIAL_BLOCK = 32 * 1024
-_LENGTH_POS = 8
-_CRC_POS = 17
-_CRC_START = 21
-_ATTRIBUTES_POS = 21
-LOG_OVERHEAD = 12
 
 
 def compress(codec: int, data: bytes, levels: dict[str, int]) -> bytes:
@@ -48,13 +44,12 @@ def compress(codec: int, data: bytes, levels: dict[str, int]) -> bytes:
 
 def recompress(batch: bytes, codec: int, levels: dict[str, int]) -> bytes:
     """The same batch with its records section in `codec`."""
-    (attributes,) = struct.unpack_from(">h", batch, _ATTRIBUTES_POS)
+    (attributes,) = I16.unpack_from(batch, ATTRIBUTES_POS)
     current = attributes & COMPRESSION_MASK
     if current == codec:
         return batch
     records = compress(codec, decompress(current, bytes(batch[HEADER_SIZE:])), levels)
     out = bytearray(batch[:HEADER_SIZE]) + records
-    struct.pack_into(">i", out, _LENGTH_POS, len(out) - LOG_OVERHEAD)
-    struct.pack_into(">h", out, _ATTRIBUTES_POS, (attributes & ~COMPRESSION_MASK) | codec)
-    struct.pack_into(">I", out, _CRC_POS, native.crc32c(bytes(out[_CRC_START:])))
-    return bytes(out)
+    I32.pack_into(out, LENGTH_POS, len(out) - LOG_OVERHEAD)
+    I16.pack_into(out, ATTRIBUTES_POS, (attributes & ~COMPRESSION_MASK) | codec)
+    return bytes(set_crc(out, native.crc32c))

@@ -59,22 +59,6 @@ class OffsetIndex:
         data = b"".join(_OFFSET_ENTRY.pack(o - base, p) for o, p in zip(self.offsets, self.positions))
         _write_atomically(self.path, data)
 
-    def load(self) -> bool:
-        """Reads the index file; False if it is missing or malformed."""
-        try:
-            with open(self.path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return False
-        if len(data) % _OFFSET_ENTRY.size:
-            return False
-        self.clear()
-        for rel, pos in _OFFSET_ENTRY.iter_unpack(data):
-            if rel == 0 and pos == 0 and self.offsets:
-                break  # preallocated zero tail
-            self.append(self.base_offset + rel, pos)
-        return True
-
 
 class TimeIndex:
     def __init__(self, path: str, base_offset: int):
@@ -106,16 +90,3 @@ class TimeIndex:
         base = self.base_offset
         data = b"".join(_TIME_ENTRY.pack(t, o - base) for t, o in zip(self.timestamps, self.offsets))
         _write_atomically(self.path, data)
-
-    def load(self) -> bool:
-        try:
-            with open(self.path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return False
-        if len(data) % _TIME_ENTRY.size:
-            return False
-        self.clear()
-        for ts, rel in _TIME_ENTRY.iter_unpack(data):
-            self.maybe_append(ts, self.base_offset + rel)
-        return True

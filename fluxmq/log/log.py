@@ -1,10 +1,11 @@
 """Log: one partition's segmented log (Kafka's UnifiedLog + LocalLog).
 
 Appends are split in two so a produce request makes one native write call for
-all its partitions: `prepare_append` validates the batches, runs the
+all its partitions: `prepare_append` validates the batch, runs the
 idempotence checks, assigns offsets in place and returns the file write;
-`complete_append` applies the bookkeeping once the bytes are written.
-Nothing changes in memory between the two unless the write succeeds.
+`append_plans` writes the plans of any number of logs with one native call
+and then applies each log's bookkeeping (`complete_append`), or undoes the
+writes (`abort_append`). Nothing changes in memory unless the write succeeds.
 """
 
 from __future__ import annotations
@@ -15,15 +16,12 @@ from dataclasses import dataclass, field
 
 from fluxmq import native
 from fluxmq.errors import ErrorCode, KafkaError
+from fluxmq.log.batch import CONTROL_BIT, NO_TIMESTAMP, TRANSACTIONAL_BIT
 from fluxmq.log.producer_state import Duplicate, ProducerStateManager
-from fluxmq.log.segment import LogSegment, close_soon
+from fluxmq.log.segment import LogSegment
 from fluxmq.log.validator import validate_records
 from fluxmq.util.file_range import FileRange
 
-TIMESTAMP_TYPE_BIT = 0x08
-TRANSACTIONAL_BIT = 0x10
-CONTROL_BIT = 0x20
-NO_TIMESTAMP = -1
 
 
 @dataclass
@@ -50,18 +48,21 @@ class LogConfig:
     min_compaction_lag_ms: int = 0
     max_compaction_lag_ms: int = 2**63 - 1
     min_cleanable_ratio: float = 0.5
+    file_delete_delay_ms: int = 60000  # how long a removed segment's files outlive it (SegmentDeleter)
 
 
 @dataclass
 class AppendPlan:
+    """One batch ready to be written at `position` of `segment` (offsets assigned)."""
     log: "Log"
     segment: LogSegment
     position: int
-    buf: bytearray
-    batches: list  # (base, last, max_ts, rel position, size, pid, epoch, seq, delta)
+    buf: bytearray            # the whole batch, as it goes to the file
     first_offset: int
     last_offset: int
-    log_append_time: int
+    max_timestamp: int        # the batch's, or the append time for LogAppendTime
+    log_append_time: int      # NO_TIMESTAMP unless LogAppendTime
+    producer: tuple[int, int, int] | None  # (producer id, epoch, base sequence) of an idempotent batch
     new_segment: bool = False
 
     def write(self) -> tuple[int, int, bytearray]:
@@ -76,17 +77,10 @@ class AppendResult:
     duplicate: bool = False
 
 
-@dataclass
-class ReadResult:
-    records: bytes
-    high_watermark: int
-    log_start_offset: int
-    last_stable_offset: int
-    aborted: list = field(default_factory=list)
-
-
 class Log:
-    def __init__(self, directory: str, topic: str, partition: int, config: LogConfig, clock, leader_epoch: int = 0):
+    def __init__(self, directory: str, topic: str, partition: int, config: LogConfig, clock, leader_epoch: int = 0,
+                 deleter=None):
+        """`deleter`: the SegmentDeleter removed segments go to (None: removed at once)."""
         self.dir = directory
         self.topic = topic
         self.partition = partition
@@ -101,6 +95,7 @@ class Log:
         self.last_flush_ms = clock.monotonic_ms()
         self.producer_state = ProducerStateManager()
         self.dirty_segments: set[LogSegment] = set()  # written since the last fdatasync
+        self.deleter = deleter
         os.makedirs(directory, exist_ok=True)
 
     # ------------------------------------------------------------- offsets
@@ -147,9 +142,53 @@ class Log:
 
     # ---------------------------------------------------------------- append
     def prepare_append(self, records, now_ms: int) -> AppendPlan | AppendResult:
-        """Validates and offsets a produce's records. Returns an AppendPlan to
-        write, or an AppendResult for an idempotent duplicate. Raises KafkaError."""
+        """Validates and offsets one produce batch (Kafka 4 takes exactly one
+        record batch per partition). Returns an AppendPlan to write, or an
+        AppendResult for an idempotent duplicate. Raises KafkaError."""
         buf = bytearray(records)
+        infos = self._scan_one(buf)
+        cfg = self.config
+        b = infos[0]
+        self._check_size(b.size)
+        if b.attributes & CONTROL_BIT:
+            raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not produce control batches")
+        if b.attributes & TRANSACTIONAL_BIT:
+            raise KafkaError(ErrorCode.INVALID_RECORD,
+                             "transactional batches are not supported yet (see docs/skipped_features.md)")
+        if b.records_count != b.last_offset_delta + 1 or b.records_count <= 0:
+            raise KafkaError(ErrorCode.CORRUPT_MESSAGE,
+                             f"batch claims {b.records_count} records but lastOffsetDelta {b.last_offset_delta}")
+        validate_records(f"{self.topic}-{self.partition}", buf, b, cfg, now_ms)
+        if cfg.compression is not None:
+            buf, infos = self._recompress(buf, b)
+            b = infos[0]
+            self._check_size(b.size)
+        producer = None
+        if b.producer_id >= 0:
+            try:
+                self.producer_state.check(b.producer_id, b.producer_epoch, b.base_sequence, b.last_offset_delta)
+            except Duplicate as d:
+                return AppendResult(d.batch.first_offset, NO_TIMESTAMP, self.log_start_offset, duplicate=True)
+            producer = (b.producer_id, b.producer_epoch, b.base_sequence)
+        new_segment = False
+        if not self.segments or self._should_roll(len(buf), now_ms):
+            if self.segments:
+                self.roll()
+            else:
+                self._new_segment(self.log_end_offset)
+            new_segment = True
+        first = self.log_end_offset
+        native.assign_offsets(buf, infos, 1, first, self.leader_epoch)
+        append_time, max_timestamp = NO_TIMESTAMP, b.max_timestamp
+        if cfg.log_append_time:
+            append_time = max_timestamp = now_ms
+            native.set_log_append_time(buf, 0, now_ms)
+        seg = self.active_segment
+        return AppendPlan(self, seg, seg.size, buf, first, first + b.last_offset_delta, max_timestamp,
+                          append_time, producer, new_segment)
+
+    def _scan_one(self, buf: bytearray):
+        """The scanned infos of the one valid batch `buf` must hold; raises KafkaError."""
         try:
             infos, n = native.scan_batches(buf, verify_crc=True)
         except native.CorruptRecords as e:
@@ -165,77 +204,33 @@ class Log:
         if infos[0].base_offset != 0:
             raise KafkaError(ErrorCode.INVALID_RECORD, f"The baseOffset of the record batch in the append to "
                              f"{self.topic}-{self.partition} should be 0, but it is {infos[0].base_offset}")
-        cfg = self.config
-        validate_records(f"{self.topic}-{self.partition}", buf, infos[0], cfg, now_ms)
-        if cfg.compression is not None:
-            buf, infos, n = self._recompress(buf, infos, n)
-        batches = []
-        pending_seq: dict[int, tuple[int, int]] = {}
-        for i in range(n):
-            b = infos[i]
-            if b.size > cfg.max_message_bytes:
-                raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE,
-                                 f"batch of {b.size} bytes exceeds max.message.bytes {cfg.max_message_bytes}")
-            if b.attributes & CONTROL_BIT:
-                raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not produce control batches")
-            if b.attributes & TRANSACTIONAL_BIT:
-                raise KafkaError(ErrorCode.INVALID_RECORD,
-                                 "transactional batches are not supported yet (see docs/skipped_features.md)")
-            if b.records_count != b.last_offset_delta + 1 or b.records_count <= 0:
-                raise KafkaError(ErrorCode.CORRUPT_MESSAGE,
-                                 f"batch claims {b.records_count} records but lastOffsetDelta {b.last_offset_delta}")
-            if b.producer_id >= 0:
-                try:
-                    if b.producer_id in pending_seq:
-                        raise KafkaError(ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
-                                         "several batches of one producer in one request")
-                    self.producer_state.check(b.producer_id, b.producer_epoch, b.base_sequence, b.last_offset_delta)
-                    pending_seq[b.producer_id] = (b.producer_epoch, b.base_sequence)
-                except Duplicate as d:
-                    if n == 1:
-                        return AppendResult(d.batch.first_offset, NO_TIMESTAMP, self.log_start_offset, duplicate=True)
-                    raise KafkaError(ErrorCode.DUPLICATE_SEQUENCE_NUMBER, "duplicate batch in a multi-batch request")
-            batches.append((b.position, b.size, b.last_offset_delta, b.max_timestamp,
-                            b.producer_id, b.producer_epoch, b.base_sequence))
-        total = len(buf)
-        new_segment = False
-        if not self.segments or self._should_roll(total, now_ms):
-            if self.segments:
-                self.roll()
-            else:
-                self._new_segment(self.log_end_offset)
-            new_segment = True
-        first = self.log_end_offset
-        next_offset = native.assign_offsets(buf, infos, n, first, self.leader_epoch)
-        append_time = NO_TIMESTAMP
-        if cfg.log_append_time:
-            append_time = now_ms
-            for pos, *_rest in batches:
-                native.set_log_append_time(buf, pos, now_ms)
-        seg = self.active_segment
-        return AppendPlan(self, seg, seg.size, buf, batches, first, next_offset - 1, append_time, new_segment)
+        return infos
 
-    def _recompress(self, buf: bytearray, infos, n: int):
-        """compression.type set on the topic: rewrite batches in its codec."""
+    def _check_size(self, size: int) -> None:
+        if size > self.config.max_message_bytes:
+            raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE,
+                             f"batch of {size} bytes exceeds max.message.bytes {self.config.max_message_bytes}")
+
+    def _recompress(self, buf: bytearray, info):
+        """compression.type set on the topic: rewrite the batch in its codec."""
         from fluxmq.log.compression import recompress
         cfg = self.config
-        batches = [bytes(buf[infos[i].position:infos[i].position + infos[i].size]) for i in range(n)]
         try:
-            out = bytearray(b"".join(recompress(b, cfg.compression, cfg.compression_levels) for b in batches))
+            out = bytearray(recompress(bytes(buf[info.position:info.position + info.size]), cfg.compression,
+                                       cfg.compression_levels))
         except Exception as e:  # a codec stream that does not decode
             raise KafkaError(ErrorCode.CORRUPT_MESSAGE, f"cannot recompress batch: {e}") from None
-        infos, n = native.scan_batches(out, verify_crc=False)
-        return out, infos, n
+        infos, _n = native.scan_batches(out, verify_crc=False)
+        return out, infos
 
     def complete_append(self, plan: AppendPlan, now_ms: int) -> AppendResult:
+        """Bookkeeping once the plan's bytes are in the file."""
         seg = plan.segment
-        offset = plan.first_offset
-        for pos, size, delta, max_ts, pid, epoch, seq in plan.batches:
-            ts = plan.log_append_time if plan.log_append_time != NO_TIMESTAMP else max_ts
-            seg.on_batch_appended(offset, offset + delta, ts, plan.position + pos, size)
-            if pid >= 0:
-                self.producer_state.record(pid, epoch, seq, delta, offset, now_ms)
-            offset += delta + 1
+        seg.on_batch_appended(plan.first_offset, plan.last_offset, plan.max_timestamp, plan.position, len(plan.buf))
+        if plan.producer is not None:
+            pid, epoch, seq = plan.producer
+            self.producer_state.record(pid, epoch, seq, plan.last_offset - plan.first_offset, plan.first_offset,
+                                       now_ms)
         self.unflushed_messages += plan.last_offset - plan.first_offset + 1
         self.dirty_segments.add(seg)
         return AppendResult(plan.first_offset, plan.log_append_time, self.log_start_offset)
@@ -347,7 +342,7 @@ class Log:
     # ------------------------------------------------------------- retention
     def delete_segments_before(self, segments: list[LogSegment]) -> int:
         """Deletes whole segments from the front (never the active one)."""
-        count = 0
+        removed = []
         for seg in segments:
             if seg is self.active_segment:
                 break
@@ -355,10 +350,19 @@ class Log:
             self.segments.pop(0)
             self.base_offsets.pop(0)
             self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
-            seg.delete(close=False)
-            count += 1
-        close_soon(segments[:count])
-        return count
+            seg.mark_deleted()
+            removed.append(seg)
+        self._release(removed)
+        return len(removed)
+
+    def _release(self, segments: list[LogSegment]) -> None:
+        """Segments this log no longer holds: to the deleter, which removes them
+        after file.delete.delay.ms (a response may still be reading them)."""
+        if self.deleter is not None:
+            self.deleter.schedule(segments, self.config.file_delete_delay_ms)
+        else:
+            for seg in segments:
+                seg.delete()
 
     def apply_retention(self, now_ms: int) -> int:
         cfg = self.config
@@ -390,26 +394,27 @@ class Log:
         `new`, a cleaned copy of the consecutive closed segments `old` with
         the base offset of old[0] and its files suffixed ".cleaned", takes
         their place. Crash-safe order: rename to ".swap" (from here the
-        loader completes the swap), delete old[1:] first to last, then rename
-        the .swap over old[0]'s file. See cleaner.complete_interrupted_swaps.
-        The old segments' fds stay open (a response about to be sent may
-        still name them): the caller closes them."""
+        loader completes the swap), rename the old segments ".deleted", then
+        the .swap to old[0]'s name. See cleaner.complete_interrupted_swaps.
+        The old segments go to the deleter: their fds stay open for
+        file.delete.delay.ms, since a response may still read them."""
         i = next(k for k, seg in enumerate(self.segments) if seg is old[0])
         assert all(self.segments[i + k] is seg for k, seg in enumerate(old)) and i + len(old) < len(self.segments)
         new.change_suffix(".cleaned", ".swap")
-        for seg in old[1:]:
+        for seg in old:
             self.dirty_segments.discard(seg)
-            seg.delete(close=False)
-        self.dirty_segments.discard(old[0])
-        new.change_suffix(".swap", "")  # replaces old[0]'s files
+            seg.mark_deleted()
+        new.change_suffix(".swap", "")  # takes old[0]'s name
         self.segments[i:i + len(old)] = [new]
         self.base_offsets[i:i + len(old)] = [new.base_offset]
+        self._release(old)
 
     # --------------------------------------------------------- lifecycle
     def truncate_fully(self) -> None:
+        """Every segment goes: unlinked now, closed by the deleter later."""
         for seg in self.segments:
             seg.delete(close=False)
-        close_soon(list(self.segments))
+        self._release(list(self.segments))
         self.segments.clear()
         self.base_offsets.clear()
         self.producer_state.truncate()
@@ -431,3 +436,16 @@ class Log:
             os.rmdir(self.dir)
         except OSError:
             pass
+
+
+def append_plans(io, plans: list[AppendPlan], now_ms: int) -> list[AppendResult]:
+    """Writes the plans (of one or many logs) with one native call, then applies
+    each log's bookkeeping. If the write fails, whatever reached the files is
+    dropped and the OSError raised: no log changed."""
+    try:
+        io.write([p.write() for p in plans])
+    except OSError:
+        for plan in plans:
+            plan.log.abort_append(plan)
+        raise
+    return [plan.log.complete_append(plan, now_ms) for plan in plans]

@@ -29,8 +29,8 @@ from functools import cached_property
 from fluxmq import native
 from fluxmq.config import BrokerConfig, TOPIC_CONFIGS, validate_topic_configs
 from fluxmq.errors import ErrorCode, KafkaError
-from fluxmq.log.log import Log, LogConfig
-from fluxmq.log.segment import LogSegment
+from fluxmq.log.log import Log, LogConfig, append_plans
+from fluxmq.log.segment import LogSegment, SegmentDeleter
 
 log = logging.getLogger("fluxmq.log")
 
@@ -117,6 +117,7 @@ class LogManager:
         self._sync_waiters: list[asyncio.Future] = []
         self._sync_wake: asyncio.Event | None = None
         self._flusher: asyncio.Task | None = None
+        self.deleter = SegmentDeleter(clock)  # removed segments, kept open for file.delete.delay.ms
 
     @cached_property
     def cleaner(self):
@@ -211,11 +212,12 @@ class LogManager:
             min_compaction_lag_ms=get("min.compaction.lag.ms"),
             max_compaction_lag_ms=get("max.compaction.lag.ms"),
             min_cleanable_ratio=get("min.cleanable.dirty.ratio"),
+            file_delete_delay_ms=get("file.delete.delay.ms"),
         )
 
     def _open_log(self, topic: Topic, partition: int) -> Log:
         directory = os.path.join(self.data_dir, f"{topic.name}-{partition}")
-        lg = Log(directory, topic.name, partition, self.log_config(topic.configs), self.clock)
+        lg = Log(directory, topic.name, partition, self.log_config(topic.configs), self.clock, deleter=self.deleter)
         meta = os.path.join(directory, "partition.metadata")
         if not os.path.exists(meta):
             tid = base64.urlsafe_b64encode(topic.topic_id.bytes).decode().rstrip("=")
@@ -343,21 +345,12 @@ class LogManager:
             yield from t.logs
 
     # ----------------------------------------------------------- writes
-    def write(self, plans) -> None:
-        """One native call for the writes of a whole produce request."""
-        self.io.write([p.write() for p in plans])
-
     def append_internal(self, lg: Log, batch: bytes) -> int:
         """Appends a batch the broker built itself (coordinator records);
         returns its base offset. Durable once a later sync() completes."""
         now = self.clock.milliseconds()
         plan = lg.prepare_append(batch, now)
-        try:
-            self.write([plan])
-        except OSError:
-            lg.abort_append(plan)  # drop whatever reached the file
-            raise
-        return lg.complete_append(plan, now).base_offset
+        return append_plans(self.io, [plan], now)[0].base_offset
 
     def ensure_internal_topic(self, name: str, partitions: int, configs: dict[str, str]) -> Topic:
         topic = self.topics.get(name)
@@ -435,6 +428,7 @@ class LogManager:
         for lg in self.all_logs():
             lg.recovery_point = lg.log_end_offset
             lg.close(clean=True)
+        self.deleter.close_all()
         self.checkpoint()
         _write_atomically(os.path.join(self.data_dir, CLEAN_SHUTDOWN_FILE), "")
         self._sync_executor.shutdown(wait=False)

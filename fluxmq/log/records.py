@@ -17,10 +17,8 @@ import zlib
 
 import cramjam
 
-HEADER_SIZE = 61
-COMPRESSION_MASK = 0x07
-TIMESTAMP_TYPE_BIT = 0x08
-_BASE_TIMESTAMP = struct.Struct(">q")
+from fluxmq.log.batch import COMPRESSION_MASK, HEADER, HEADER_SIZE, TIMESTAMP_TYPE_BIT
+
 _XERIAL_MAGIC = b"\x82SNAPPY\x00"
 _XERIAL_HEADER = 16  # magic(8) + version(4) + compatible version(4)
 
@@ -72,11 +70,8 @@ def decompress(codec: int, data: bytes) -> bytes:
 def iter_records(batch: bytes, with_values: bool = False):
     """Yields (offset, timestamp, key) - and value, with_values - for each
     record of one whole batch."""
-    base_offset = struct.unpack_from(">q", batch, 0)[0]
-    attributes = struct.unpack_from(">h", batch, 21)[0]
-    (base_ts,) = _BASE_TIMESTAMP.unpack_from(batch, 27)
-    (max_ts,) = _BASE_TIMESTAMP.unpack_from(batch, 35)
-    (count,) = struct.unpack_from(">i", batch, 57)
+    (base_offset, _length, _epoch, _magic, _crc, attributes, _delta, base_ts, max_ts, _pid, _pepoch, _seq,
+     count) = HEADER.unpack_from(batch, 0)
     body = decompress(attributes & COMPRESSION_MASK, bytes(batch[HEADER_SIZE:]))
     log_append = bool(attributes & TIMESTAMP_TYPE_BIT)
     pos = 0

@@ -9,20 +9,17 @@ native call.
 
 from __future__ import annotations
 
-import asyncio
+import heapq
+import itertools
 import mmap
 import os
 import struct
 
 from fluxmq import native
+from fluxmq.log.batch import HEADER_SIZE, I32, I64, LAST_OFFSET_DELTA_POS, LOG_OVERHEAD, MAX_TIMESTAMP_POS
 from fluxmq.log.index import OffsetIndex, TimeIndex
 
-# Batch header fields used when walking a segment (see csrc/records.c).
-BATCH_HEADER = struct.Struct(">qi")  # baseOffset, batchLength
-HEADER_SIZE = 61
-LOG_OVERHEAD = 12                    # baseOffset + batchLength
-LAST_OFFSET_DELTA = struct.Struct(">i")
-LAST_OFFSET_DELTA_POS = 23
+OFFSET_AND_LENGTH = struct.Struct(">qi")  # baseOffset, batchLength: the start of every batch
 SCAN_CHUNK_BATCHES = 65536
 
 
@@ -74,8 +71,8 @@ class LogSegment:
         head = os.pread(self.fd, HEADER_SIZE, position)
         if len(head) < HEADER_SIZE:
             return None
-        base, length = BATCH_HEADER.unpack_from(head, 0)
-        (delta,) = LAST_OFFSET_DELTA.unpack_from(head, LAST_OFFSET_DELTA_POS)
+        base, length = OFFSET_AND_LENGTH.unpack_from(head, 0)
+        (delta,) = I32.unpack_from(head, LAST_OFFSET_DELTA_POS)
         return base, base + delta, LOG_OVERHEAD + length
 
     def find_batch(self, offset: int) -> int | None:
@@ -115,8 +112,8 @@ class LogSegment:
             head = os.pread(self.fd, HEADER_SIZE, position)
             if len(head) < HEADER_SIZE:
                 return None
-            base, length = BATCH_HEADER.unpack_from(head, 0)
-            (max_ts,) = struct.unpack_from(">q", head, 35)
+            base, length = OFFSET_AND_LENGTH.unpack_from(head, 0)
+            (max_ts,) = I64.unpack_from(head, MAX_TIMESTAMP_POS)
             if max_ts >= timestamp:
                 return position, base
             position += LOG_OVERHEAD + length
@@ -211,6 +208,10 @@ class LogSegment:
             os.close(self.fd)
             self.fd = -1
 
+    def mark_deleted(self) -> None:
+        """Renames the files `.deleted`; the fd stays open until SegmentDeleter removes them."""
+        self.change_suffix("", ".deleted")
+
     def delete(self, close: bool = True) -> None:
         """Unlinks the files; close=False leaves the fd open for the caller to close."""
         if close:
@@ -222,14 +223,38 @@ class LogSegment:
                 pass
 
 
-def close_soon(segments: list[LogSegment]) -> None:
-    """Closes deleted or replaced segments' fds on the next loop iteration: a
-    delayed fetch's done callback, already queued, may still send a FileRange
-    of one (it is sent, or copied, before anything queued after it runs)."""
-    def close():
+class SegmentDeleter:
+    """Where segments go when they leave a log (retention, compaction, topic
+    deletion). Kafka's rule: the files are renamed `.deleted` (or, for a
+    deleted topic, unlinked) at once, and removed file.delete.delay.ms later,
+    so a fetch response still being sent, or queued behind an earlier one,
+    reads from a descriptor that stays open. Files left behind by a crash are
+    removed at the next start (cleaner.complete_interrupted_swaps). Loop thread only.
+    """
+
+    def __init__(self, clock):
+        self.clock = clock
+        self._due: list[tuple[int, int, LogSegment]] = []  # heap: (due ms, sequence, segment)
+        self._seq = itertools.count()
+
+    def schedule(self, segments, delay_ms: int) -> None:
+        due = self.clock.milliseconds() + max(delay_ms, 0)
         for seg in segments:
-            seg.close()
-    try:
-        asyncio.get_running_loop().call_soon(close)
-    except RuntimeError:  # no loop: tests and tools
-        close()
+            heapq.heappush(self._due, (due, next(self._seq), seg))
+
+    def delete_due(self) -> int:
+        """Closes and removes the segments whose delay has passed; returns how many."""
+        now = self.clock.milliseconds()
+        count = 0
+        while self._due and self._due[0][0] <= now:
+            heapq.heappop(self._due)[2].delete()
+            count += 1
+        return count
+
+    def close_all(self) -> None:
+        """Shutdown: close every descriptor; the `.deleted` files go at the next start."""
+        while self._due:
+            heapq.heappop(self._due)[2].close()
+
+    def __len__(self) -> int:
+        return len(self._due)

@@ -22,8 +22,7 @@ INVALID_RECORD.
 from __future__ import annotations
 
 from fluxmq.errors import ErrorCode, KafkaError
-
-NO_TIMESTAMP = -1
+from fluxmq.log.batch import NO_TIMESTAMP
 LONG_MAX = 2**63 - 1
 
 

@@ -313,3 +313,38 @@ def test_fuzz_random_garbage_never_reads_out_of_bounds():
         s = scan(bytes(data), verify_crc=rng.random() < 0.5)
         assert s.rc in (0, 1, TRUNCATED, BAD_MAGIC, BAD_CRC, BAD_LENGTH, TOO_MANY) or s.rc > 0
         assert 0 <= s.valid_len <= n
+
+
+def test_scans_from_two_threads_at_once_keep_their_own_results():
+    """fluxmq.native.scan_batches / scan_prefix keep their out-parameters per thread: the
+    event loop validates produce requests while the cleaner's worker thread recovers
+    segments. Each thread scans its own data many times; a shared scratch buffer would
+    hand one thread the other's counts or batch infos."""
+    import threading
+
+    from fluxmq import native
+
+    good = bg.build_batch([bg.Record(value=b"v" * 50)] * 3, base_offset=7)[0]
+    torn = joined(some_batches(5, seed=1))[:-10]  # the last batch is cut short
+    failures: list[str] = []
+
+    def loop_thread():
+        for _ in range(20000):
+            infos, n = native.scan_batches(good)
+            if n != 1 or infos[0].base_offset != 7 or infos[0].records_count != 3:
+                failures.append(f"scan_batches: n={n}, base={infos[0].base_offset}")
+                return
+
+    def cleaner_thread():
+        for _ in range(20000):
+            _infos, n_valid, valid_len, err = native.scan_prefix(torn)
+            if (n_valid, err) != (4, lib.FMQ_SCAN_TRUNCATED) or valid_len >= len(torn):
+                failures.append(f"scan_prefix: n_valid={n_valid}, valid_len={valid_len}, err={err}")
+                return
+
+    threads = [threading.Thread(target=loop_thread), threading.Thread(target=cleaner_thread)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures

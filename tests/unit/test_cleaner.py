@@ -21,7 +21,7 @@ from fluxmq import native
 from fluxmq.config import BrokerConfig
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.log import cleaner as cleaner_mod
-from fluxmq.log.log import AppendPlan
+from fluxmq.log.log import AppendPlan, append_plans
 from fluxmq.log.manager import LogManager
 from fluxmq.log.records import iter_records
 from fluxmq.util.clock import ManualClock
@@ -75,8 +75,7 @@ def append(lg, clock, pairs, producer=None, codec=None, ts_deltas=None):
     data = build_batch(recs, first_timestamp=clock.milliseconds(), **fields)[0]
     outcome = lg.prepare_append(data, clock.milliseconds())
     if isinstance(outcome, AppendPlan):
-        IO.write([outcome.write()])
-        return lg.complete_append(outcome, clock.milliseconds())
+        return append_plans(IO, [outcome], clock.milliseconds())[0]
     return outcome
 
 
@@ -587,10 +586,14 @@ def test_the_maintenance_pass_cleans_in_the_worker_thread(tmp_path, clock):
         assert m.cleaner._task is task
         await task
         await asyncio.sleep(0)
-        # Replaced segments are closed one loop iteration after the swap, not during it.
-        assert all(seg.fd == -1 for seg in old)
+        # Replaced segments keep their fds for file.delete.delay.ms (a response may read
+        # them), then the deleter closes them and removes their `.deleted` files.
+        assert all(seg.fd >= 0 and seg.log_path.endswith(".deleted") for seg in old)
 
     asyncio.run(main())
+    clock.advance(lg.config.file_delete_delay_ms)
+    assert m.deleter.delete_due() == len(old)
+    assert all(seg.fd == -1 for seg in old)
     assert records(lg) == [(9, b"a", b"r3"), (10, b"b", b"r3"), (11, b"c", b"r3"), (12, b"z", b"1")]
     m.shutdown()
     assert "c 0 12" in (tmp_path / "data" / cleaner_mod.CLEANER_CHECKPOINT_FILE).read_text()

@@ -9,9 +9,10 @@ from batchgen import Record, build_batch
 from fluxmq import native
 from fluxmq.config import BrokerConfig
 from fluxmq.errors import ErrorCode, KafkaError
-from fluxmq.log.log import AppendPlan, Log, LogConfig
+from fluxmq.log.log import AppendPlan, Log, LogConfig, append_plans
 from fluxmq.log.manager import LogManager
 from fluxmq.log.producer_state import INT32_MAX
+from fluxmq.log.segment import SegmentDeleter
 from fluxmq.util.clock import ManualClock
 
 IO = native.SegmentIO()
@@ -20,8 +21,7 @@ IO = native.SegmentIO()
 def append(lg: Log, batch: bytes, clock: ManualClock):
     outcome = lg.prepare_append(batch, clock.milliseconds())
     if isinstance(outcome, AppendPlan):
-        IO.write([outcome.write()])
-        return lg.complete_append(outcome, clock.milliseconds())
+        return append_plans(IO, [outcome], clock.milliseconds())[0]
     return outcome
 
 
@@ -189,3 +189,29 @@ def test_compacted_topics_refuse_records_without_keys(tmp_path, clock):
         append(lg, keyless, clock)
     assert e.value.code == ErrorCode.INVALID_RECORD
     assert append(lg, batch(2, clock=clock), clock).base_offset == 0
+
+
+def test_removed_segments_stay_readable_for_file_delete_delay(tmp_path, clock):
+    """Kafka's file.delete.delay.ms: retention renames a segment's files `.deleted` and the
+    deleter removes them (and closes the fd) only after the delay, so a response that still
+    names the segment's file range reads the right bytes meanwhile."""
+    deleter = SegmentDeleter(clock)
+    lg = Log(str(tmp_path / "t-0"), "t", 0,
+             LogConfig(segment_bytes=200, retention_ms=60_000, file_delete_delay_ms=30_000), clock, deleter=deleter)
+    for _ in range(3):
+        append(lg, batch(2, clock=clock), clock)
+    first = lg.segments[0]
+    in_flight = lg.read(0, 1 << 20)  # a fetch response's file range
+    expected = os.pread(in_flight.fd, in_flight.length, in_flight.offset)
+    clock.advance(120_000)
+    append(lg, batch(1, clock=clock), clock)
+    assert lg.apply_retention(clock.milliseconds()) >= 1 and first not in lg.segments
+    names = set(os.listdir(tmp_path / "t-0"))
+    assert "00000000000000000000.log.deleted" in names and "00000000000000000000.log" not in names
+    clock.advance(29_000)
+    assert deleter.delete_due() == 0
+    assert os.pread(in_flight.fd, in_flight.length, in_flight.offset) == expected
+    clock.advance(1_000)
+    assert deleter.delete_due() >= 1 and len(deleter) == 0
+    assert first.fd == -1
+    assert not any(n.endswith(".deleted") for n in os.listdir(tmp_path / "t-0"))
