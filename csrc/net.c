@@ -14,6 +14,11 @@
  *
  * Connection ids are (generation << 32 | fd), so a stale id never reaches a
  * newer connection that reused the fd.
+ *
+ * Transport seam: every byte a connection reads or writes goes through its
+ * struct transport (read, writev, sendfile), chosen from its listener at
+ * accept. Only the plain (cleartext) transport exists today; a TLS engine
+ * plugs in as another one without touching framing or response order.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -45,6 +50,22 @@
 
 enum chunk_kind { CHUNK_MEM, CHUNK_FILE };
 
+struct conn;
+
+/* How a connection moves bytes. Each call is non-blocking and returns what
+ * read(2)/writev(2)/sendfile(2) return, with errno set on -1. */
+struct transport {
+    const char *name;
+    ssize_t (*read)(struct conn *c, void *buf, size_t len);
+    ssize_t (*writev)(struct conn *c, const struct iovec *iov, int iovcnt);
+    ssize_t (*sendfile)(struct conn *c, int in_fd, off_t *offset, size_t len);
+};
+
+struct listener {
+    int fd;                            /* -1 once stopped */
+    const struct transport *transport; /* given to each accepted connection */
+};
+
 struct out_chunk {
     struct out_chunk *next;
     enum chunk_kind kind;
@@ -59,6 +80,8 @@ struct out_chunk {
 struct conn {
     uint64_t id;
     int fd;
+    int listener;        /* index into fmq_net.listeners */
+    const struct transport *transport;
     uint8_t *rbuf;
     size_t rcap;
     size_t rstart;       /* first byte not yet returned as a frame */
@@ -76,7 +99,7 @@ struct conn {
 struct fmq_net {
     int epfd;
     int64_t max_frame;
-    int listeners[MAX_LISTENERS];
+    struct listener listeners[MAX_LISTENERS];
     int n_listeners;
     struct conn **conns; /* indexed by fd */
     int conns_cap;
@@ -89,6 +112,20 @@ struct fmq_net {
     struct conn **graveyard;
     int n_graveyard, graveyard_cap;
 };
+
+/* -------------------------------------------------------------- transports */
+
+static ssize_t plain_read(struct conn *c, void *buf, size_t len) { return read(c->fd, buf, len); }
+
+static ssize_t plain_writev(struct conn *c, const struct iovec *iov, int iovcnt) {
+    return writev(c->fd, iov, iovcnt);
+}
+
+static ssize_t plain_sendfile(struct conn *c, int in_fd, off_t *offset, size_t len) {
+    return sendfile(c->fd, in_fd, offset, len);
+}
+
+static const struct transport plain_transport = {"plain", plain_read, plain_writev, plain_sendfile};
 
 /* ------------------------------------------------------------ small lists */
 
@@ -200,7 +237,7 @@ void fmq_net_free(fmq_net *net) {
 
 /* --------------------------------------------------------------- listening */
 
-int fmq_net_listen(fmq_net *net, const char *host, int port) {
+int fmq_net_listen(fmq_net *net, const char *host, int port, int *bound_port) {
     if (net->n_listeners == MAX_LISTENERS) return -EMFILE;
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -228,24 +265,29 @@ int fmq_net_listen(fmq_net *net, const char *host, int port) {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     getsockname(fd, (struct sockaddr *)&ss, &sl);
-    int bound = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = LISTENER_TAG | (uint64_t)fd};
+    int id = net->n_listeners;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = LISTENER_TAG | (uint64_t)id};
     if (epoll_ctl(net->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         rc = -errno;
         close(fd);
         return rc;
     }
-    net->listeners[net->n_listeners++] = fd;
-    return bound;
+    net->listeners[id] = (struct listener){.fd = fd, .transport = &plain_transport};
+    net->n_listeners++;
+    if (bound_port)
+        *bound_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                               : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return id;
 }
 
 void fmq_net_stop_listening(fmq_net *net) {
     for (int i = 0; i < net->n_listeners; i++) {
-        epoll_ctl(net->epfd, EPOLL_CTL_DEL, net->listeners[i], NULL);
-        close(net->listeners[i]);
+        struct listener *l = &net->listeners[i];
+        if (l->fd < 0) continue;
+        epoll_ctl(net->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+        close(l->fd);
+        l->fd = -1;
     }
-    net->n_listeners = 0;
 }
 
 int fmq_net_fd(fmq_net *net) { return net->epfd; }
@@ -279,8 +321,12 @@ static int ensure_conn_slot(fmq_net *net, int fd) {
     return 0;
 }
 
-/* Accepts every pending connection on a listener; one ACCEPT event each. */
-static int accept_all(fmq_net *net, int lfd, fmq_event *events, int n, int max) {
+/* Accepts every pending connection on a listener; one ACCEPT event each,
+ * carrying the listener's id. */
+static int accept_all(fmq_net *net, int listener_id, fmq_event *events, int n, int max) {
+    struct listener *l = &net->listeners[listener_id];
+    int lfd = l->fd;
+    if (lfd < 0) return n;
     while (n < max) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
@@ -303,6 +349,8 @@ static int accept_all(fmq_net *net, int lfd, fmq_event *events, int n, int max) 
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->fd = fd;
+        c->listener = listener_id;
+        c->transport = l->transport;
         c->id = ((uint64_t)(++net->generation) << 32) | (uint32_t)fd;
         format_peer(&ss, c->peer, sizeof(c->peer));
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = c->id};
@@ -313,7 +361,7 @@ static int accept_all(fmq_net *net, int lfd, fmq_event *events, int n, int max) 
         }
         net->conns[fd] = c;
         net->n_conns++;
-        events[n++] = (fmq_event){.conn = c->id, .kind = FMQ_EV_ACCEPT};
+        events[n++] = (fmq_event){.conn = c->id, .kind = FMQ_EV_ACCEPT, .listener = listener_id};
     }
     return n;
 }
@@ -354,7 +402,7 @@ static int make_room(fmq_net *net, struct conn *c) {
 static int read_conn(fmq_net *net, struct conn *c) {
     for (;;) {
         if (make_room(net, c) < 0) return 0;
-        ssize_t r = read(c->fd, c->rbuf + c->rend, c->rcap - c->rend);
+        ssize_t r = c->transport->read(c, c->rbuf + c->rend, c->rcap - c->rend);
         if (r > 0) {
             c->rend += (size_t)r;
             continue;
@@ -417,7 +465,7 @@ static int flush_conn(fmq_net *net, struct conn *c) {
         ssize_t w;
         if (ch->kind == CHUNK_FILE) {
             off_t off = (off_t)(ch->file_off + (int64_t)ch->sent);
-            w = sendfile(c->fd, ch->file_fd, &off, ch->len - ch->sent);
+            w = c->transport->sendfile(c, ch->file_fd, &off, ch->len - ch->sent);
             if (w == 0) return -1; /* the file shrank under us */
         } else {
             struct iovec iov[MAX_IOV];
@@ -426,7 +474,7 @@ static int flush_conn(fmq_net *net, struct conn *c) {
                 iov[k].iov_base = p->data + p->sent;
                 iov[k].iov_len = p->len - p->sent;
             }
-            w = writev(c->fd, iov, k);
+            w = c->transport->writev(c, iov, k);
         }
         if (w < 0) {
             if (errno == EINTR) continue;
@@ -468,7 +516,7 @@ static void append_chunk(struct conn *c, struct out_chunk *ch) {
 
 int fmq_net_send(fmq_net *net, uint64_t conn, const uint8_t *buf, size_t len) {
     struct conn *c = lookup(net, conn);
-    if (!c) return -1;
+    if (!c) return FMQ_NET_GONE;
     if (len == 0) return 0;
     struct out_chunk *t = c->out_tail;
     /* Small responses share a chunk, so one writev carries many of them. */
@@ -478,7 +526,7 @@ int fmq_net_send(fmq_net *net, uint64_t conn, const uint8_t *buf, size_t len) {
     } else {
         size_t cap = len > OUT_CHUNK_SIZE ? len : OUT_CHUNK_SIZE;
         struct out_chunk *ch = malloc(sizeof(*ch) + cap);
-        if (!ch) return -1;
+        if (!ch) return -ENOMEM;
         *ch = (struct out_chunk){.kind = CHUNK_MEM, .len = len, .cap = cap};
         memcpy(ch->data, buf, len);
         append_chunk(c, ch);
@@ -490,14 +538,15 @@ int fmq_net_send(fmq_net *net, uint64_t conn, const uint8_t *buf, size_t len) {
 
 int fmq_net_send_file(fmq_net *net, uint64_t conn, int fd, int64_t offset, size_t len) {
     struct conn *c = lookup(net, conn);
-    if (!c) return -1;
+    if (!c) return FMQ_NET_GONE;
     if (len == 0) return 0;
     struct out_chunk *ch = malloc(sizeof(*ch));
-    if (!ch) return -1;
+    if (!ch) return -ENOMEM;
     int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dupfd < 0) {
+        int err = -errno;
         free(ch);
-        return -1;
+        return err;
     }
     *ch = (struct out_chunk){.kind = CHUNK_FILE, .len = len, .file_fd = dupfd, .file_off = offset};
     append_chunk(c, ch);

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import click
@@ -26,8 +25,8 @@ def main():
 
 
 @main.command()
-@click.option("--host", default=None, help="Address to listen on [default: 0.0.0.0, or from listeners].")
-@click.option("-p", "--port", default=None, type=int, help="Kafka listener port [default: 9092, or from listeners].")
+@click.option("--host", default=None, help="Address of the first listener [default: from listeners, 0.0.0.0].")
+@click.option("-p", "--port", default=None, type=int, help="Port of the first listener [default: from listeners, 9092].")
 @click.option("-l", "--log-level", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @click.option("--broker-id", type=int, default=None, help="node.id / broker.id (default 1).")
@@ -78,29 +77,17 @@ def serve(host, port, log_level, broker_id, data_dir, recovery_mode, config_file
         raise click.UsageError(f"invalid configuration: {e}") from None
     if data_dir is None:
         data_dir = config.values.get("log.dirs") if "log.dirs" in config.sources else "./data"
+    from fluxmq.listener import parse_listeners, render
+
     try:
-        host, port = listen_address(config, host, port)
+        listeners = parse_listeners(config, host, port)
     except ValueError as e:
-        raise click.UsageError(str(e)) from None
+        raise click.UsageError(f"invalid configuration: {e}") from None
+    if host is not None or port is not None:
+        config.set("listeners", render(listeners))  # what DescribeConfigs reports: the served value
     from fluxmq.server import run
 
-    run(config, data_dir, host, port, recovery_mode)
-
-
-def listen_address(config, host, port) -> tuple[str, int]:
-    """CLI flags win; then the first PLAINTEXT entry of `listeners`; then 0.0.0.0:9092."""
-    default_host, default_port = "0.0.0.0", 9092
-    if "listeners" in config.sources:
-        listeners = [entry.strip() for entry in str(config["listeners"]).split(",") if entry.strip()]
-        first = listeners[0]
-        proto, _, hostport = first.partition("://")
-        if proto.upper() != "PLAINTEXT" or len(listeners) > 1:
-            raise ValueError(f"listeners={config['listeners']}: only one PLAINTEXT listener is supported yet")
-        h, _, p = hostport.rpartition(":")
-        if not p.isdigit():
-            raise ValueError(f"listeners={config['listeners']} is not of the form PLAINTEXT://host:port")
-        default_host, default_port = h or "0.0.0.0", int(p)
-    return host or default_host, port if port is not None else default_port
+    run(config, data_dir, listeners, recovery_mode)
 
 
 @main.command()

@@ -145,6 +145,8 @@ _BROKER_DEFS = [
     ConfigDef("log.dirs", "string", "./data"),
     ConfigDef("listeners", "string", "PLAINTEXT://0.0.0.0:9092"),
     ConfigDef("advertised.listeners", "string", None),
+    ConfigDef("listener.security.protocol.map", "string",
+              "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
     ConfigDef("num.partitions", "int", 1, validator=_at_least(1)),
     ConfigDef("default.replication.factor", "int", 1, validator=_at_least(1)),
     ConfigDef("auto.create.topics.enable", "boolean", True),

@@ -17,7 +17,7 @@ except ImportError as e:  # pragma: no cover - message for a broken install
         "fluxmq's C library is not built; run `pip install -e .` (or `make native`)"
     ) from e
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 if lib.FMQ_ABI_VERSION != ABI_VERSION:  # pragma: no cover
     raise ImportError(
         f"fluxmq._native ABI {lib.FMQ_ABI_VERSION} != {ABI_VERSION}: rebuild with `make native`"
@@ -173,6 +173,68 @@ def sync_fds(fds: list[int]) -> None:
     rc = lib.fmq_sync_fds(arr, len(fds))
     if rc < 0:
         raise OSError(-rc, os.strerror(-rc))
+
+
+class Net:
+    """The Kafka listeners and connections of csrc/net.c, for the event loop
+    thread only. Every call's return code is checked: a send that could not be
+    queued is never silently lost."""
+
+    def __init__(self, max_frame: int):
+        net = lib.fmq_net_new(max_frame)
+        if net == ffi.NULL:
+            raise OSError("fmq_net_new failed (epoll_create1)")
+        self._net = ffi.gc(net, lib.fmq_net_free)
+        self._port = ffi.new("int *")
+        self._peer = ffi.new("char[]", 64)
+
+    def listen(self, host: str, port: int) -> tuple[int, int]:
+        """(listener id, bound port); raises OSError."""
+        rc = lib.fmq_net_listen(self._net, host.encode(), port, self._port)
+        if rc < 0:
+            raise OSError(-rc, f"cannot listen on {host}:{port}: {os.strerror(-rc)}")
+        return rc, self._port[0]
+
+    def stop_listening(self) -> None:
+        lib.fmq_net_stop_listening(self._net)
+
+    @property
+    def fd(self) -> int:
+        return lib.fmq_net_fd(self._net)
+
+    def poll(self, events, max_events: int) -> int:
+        return lib.fmq_net_poll(self._net, events, max_events)
+
+    def send(self, conn: int, data) -> bool:
+        """Queues bytes; False if the connection is gone. Raises MemoryError when
+        nothing could be queued (the connection's response order is then broken)."""
+        return self._checked(lib.fmq_net_send(self._net, conn, data, len(data)))
+
+    def send_file(self, conn: int, fd: int, offset: int, length: int) -> bool:
+        """Queues a file range (sendfile); as send()."""
+        return self._checked(lib.fmq_net_send_file(self._net, conn, fd, offset, length))
+
+    @staticmethod
+    def _checked(rc: int) -> bool:
+        if rc == 0:
+            return True
+        if rc == lib.FMQ_NET_GONE:
+            return False
+        raise MemoryError(f"cannot queue a response: {os.strerror(-rc)}")
+
+    def flush(self) -> int:
+        return lib.fmq_net_flush(self._net)
+
+    def close(self, conn: int) -> None:
+        lib.fmq_net_close(self._net, conn)
+
+    def peer(self, conn: int) -> str:
+        if lib.fmq_net_peer(self._net, conn, self._peer, 64) != 0:
+            return "?"
+        return ffi.string(self._peer).decode()
+
+    def connections(self) -> int:
+        return lib.fmq_net_connections(self._net)
 
 
 def info() -> dict[str, str]:

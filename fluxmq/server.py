@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import os
 import signal
 import struct
 from collections import deque
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from fluxmq import native
 from fluxmq.config import BrokerConfig
 from fluxmq.handlers import NO_RESPONSE, RawResponse, load_all
+from fluxmq.listener import Listener
 from fluxmq.util.file_range import FileRange
 from fluxmq.handlers.api_versions import API_KEY as API_VERSIONS, unsupported_version_body
 from fluxmq.log.manager import LogManager
@@ -41,10 +41,13 @@ CHECKPOINT_INTERVAL_MS = 60_000
 SHUTDOWN_GRACE_S = 10.0
 
 
+ANONYMOUS = "User:ANONYMOUS"  # Kafka's KafkaPrincipal.ANONYMOUS: an unauthenticated PLAINTEXT client
+
+
 @dataclass(slots=True)
 class RequestContext:
     broker: "Broker"
-    conn: int
+    conn: "Connection"
     api_key: int
     api_version: int
     correlation_id: int
@@ -61,21 +64,32 @@ class _Slot:
 
 
 class Connection:
-    __slots__ = ("id", "peer", "slots", "tasks")
+    """One client connection: where it came in (listener), who it is (peer
+    address; principal and SASL state once authentication exists, issue 10),
+    and its responses in request order."""
+    __slots__ = ("id", "peer", "listener", "principal", "sasl", "slots", "tasks")
 
-    def __init__(self, conn_id: int, peer: str):
+    def __init__(self, conn_id: int, peer: str, listener: Listener):
         self.id = conn_id
         self.peer = peer
+        self.listener = listener
+        self.principal = ANONYMOUS
+        self.sasl = None  # SASL state machine of SASL listeners
         self.slots: deque[_Slot] = deque()
         self.tasks: set[asyncio.Task] = set()
 
+    @property
+    def client_host(self) -> str:
+        """Kafka's InetAddress.toString() of the peer: "/" + the address."""
+        return "/" + self.peer.rpartition(":")[0].strip("[]")
+
 
 class Broker:
-    def __init__(self, config: BrokerConfig, data_dir: str, host: str, port: int,
+    def __init__(self, config: BrokerConfig, data_dir: str, listeners: list[Listener],
                  recovery_mode: str = "auto", clock=None):
+        """`listeners`: fluxmq.listener.parse_listeners(config); bound in start()."""
         self.config = config
-        self.host = host
-        self.port = port
+        self.listeners: list[Listener] = list(listeners)  # by the id fmq_net_listen gives, once bound
         self.clock = clock or SystemClock()
         self.node_id = config["node.id"]
         self.logs = LogManager(config, data_dir, self.clock)
@@ -85,39 +99,38 @@ class Broker:
         self._flush_scheduled = False
         self.handlers = load_all()
         self.conns: dict[int, Connection] = {}
-        self.net = None
+        self.net: native.Net | None = None
         self.producer_ids = None
         self._events = ffi.new("fmq_event[]", POLL_BATCH)
-        self._peer_buf = ffi.new("char[]", 64)
         self._stopping: asyncio.Event | None = None
         self._maintenance: asyncio.Task | None = None
         self._last_checkpoint_ms = 0
-        self.advertised_host, self.advertised_port = advertised_endpoint(config, host)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         # Bind first: a taken port must fail before the logs are opened.
-        self.net = ffi.gc(lib.fmq_net_new(self.config["socket.request.max.bytes"]), lib.fmq_net_free)
-        bound = lib.fmq_net_listen(self.net, self.host.encode(), self.port)
-        if bound < 0:
-            raise OSError(-bound, f"cannot listen on {self.host}:{self.port}: {os.strerror(-bound)}")
-        self.port = bound
-        if self.advertised_port is None:
-            self.advertised_port = bound
+        self.net = native.Net(self.config["socket.request.max.bytes"])
+        bound = []
+        for lst in self.listeners:
+            listener_id, port = self.net.listen(lst.host, lst.port)
+            assert listener_id == len(bound)
+            bound.append(lst.bound(port))
+        self.listeners = bound
         self.logs.startup(self.recovery_mode)
         self.logs.start()
         if GROUP_METADATA_TOPIC in self.logs.topics:
             self._start_groups()  # group state to replay: loaded before the first request is served
         self.producer_ids = producer_ids.for_logs(self.logs)
         loop = asyncio.get_running_loop()
-        loop.add_reader(lib.fmq_net_fd(self.net), self._on_readable)
+        loop.add_reader(self.net.fd, self._on_readable)
         self._stopping = asyncio.Event()
         self._maintenance = loop.create_task(self._maintenance_loop())
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
-        log.info("FluxMQ node %d listening on %s:%d (cluster id %s, data in %s; crc32c=%s, segment io=%s)",
-                 self.node_id, self.host, self.port, self.logs.cluster_id, self.logs.data_dir,
-                 native.crc32c_impl(), self.logs.io.impl)
+        log.info("FluxMQ node %d listening on %s (cluster id %s, data in %s; crc32c=%s, segment io=%s)",
+                 self.node_id, ", ".join(f"{lst.render()} advertised as {lst.advertised_host}:{lst.advertised_port}"
+                                         for lst in self.listeners),
+                 self.logs.cluster_id, self.logs.data_dir, native.crc32c_impl(), self.logs.io.impl)
 
     @property
     def groups(self):
@@ -145,15 +158,15 @@ class Broker:
         """Stop accepting, finish in-flight requests, flush, write the clean marker."""
         log.info("shutting down: no new connections, finishing in-flight requests")
         loop = asyncio.get_running_loop()
-        lib.fmq_net_stop_listening(self.net)
+        self.net.stop_listening()
         self.data_waiters.wake_all()  # long-poll fetches answer now
         if self._groups is not None:
             self._groups.shutdown()  # consumer groups: parked joins/syncs answer NOT_COORDINATOR
         tasks = [t for c in self.conns.values() for t in c.tasks]
         if tasks:
             await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)
-        lib.fmq_net_flush(self.net)  # what is answered goes out; unread frames are dropped
-        loop.remove_reader(lib.fmq_net_fd(self.net))
+        self.net.flush()  # what is answered goes out; unread frames are dropped
+        loop.remove_reader(self.net.fd)
         if self._maintenance:
             self._maintenance.cancel()
         self.logs.shutdown()
@@ -163,14 +176,14 @@ class Broker:
     def _on_readable(self) -> None:
         events = self._events
         while True:
-            n = lib.fmq_net_poll(self.net, events, POLL_BATCH)
+            n = self.net.poll(events, POLL_BATCH)
             for i in range(n):
                 ev = events[i]
                 kind = ev.kind
                 if kind == lib.FMQ_EV_FRAME:
                     self._on_frame(ev.conn, ffi.buffer(ev.data, ev.len)[:])
                 elif kind == lib.FMQ_EV_ACCEPT:
-                    self._on_accept(ev.conn)
+                    self._on_accept(ev.conn, ev.listener)
                 elif kind == lib.FMQ_EV_CLOSED:
                     if ev.len > 0:
                         conn = self.conns.get(ev.conn)
@@ -188,13 +201,10 @@ class Broker:
                     self._on_closed(ev.conn)
             if n < POLL_BATCH:
                 break
-        lib.fmq_net_flush(self.net)
+        self.net.flush()
 
-    def _on_accept(self, conn_id: int) -> None:
-        peer = "?"
-        if lib.fmq_net_peer(self.net, conn_id, self._peer_buf, 64) == 0:
-            peer = ffi.string(self._peer_buf).decode()
-        self.conns[conn_id] = Connection(conn_id, peer)
+    def _on_accept(self, conn_id: int, listener_id: int) -> None:
+        self.conns[conn_id] = Connection(conn_id, self.net.peer(conn_id), self.listeners[listener_id])
 
     def _on_closed(self, conn_id: int) -> None:
         conn = self.conns.pop(conn_id, None)
@@ -204,7 +214,7 @@ class Broker:
 
     def close_connection(self, conn: Connection, reason: str) -> None:
         log.warning("closing connection from %s: %s", conn.peer, reason)
-        lib.fmq_net_close(self.net, conn.id)
+        self.net.close(conn.id)
         self._on_closed(conn.id)
 
     # -------------------------------------------------------------- requests
@@ -243,7 +253,7 @@ class Broker:
             self.close_connection(conn, f"malformed {handler.name} v{version} request "
                                         f"(correlation id {correlation_id}): {e!r}")
             return
-        ctx = RequestContext(self, conn_id, api_key, version, correlation_id, header.client_id)
+        ctx = RequestContext(self, conn, api_key, version, correlation_id, header.client_id)
         slot = _Slot()
         conn.slots.append(slot)
         try:
@@ -282,7 +292,7 @@ class Broker:
 
     def _flush_now(self) -> None:
         self._flush_scheduled = False
-        lib.fmq_net_flush(self.net)
+        self.net.flush()
 
     def _complete(self, conn, slot, ctx, result, flexible) -> None:
         if result is NO_RESPONSE:
@@ -308,18 +318,23 @@ class Broker:
     def _release(self, conn: Connection) -> None:
         """Sends every finished response at the head of the connection's order."""
         slots = conn.slots
-        while slots and slots[0].done:
-            data = slots.popleft().data
-            if data is None:
-                continue
-            if isinstance(data, list):
-                for part in data:
-                    if isinstance(part, FileRange):
-                        lib.fmq_net_send_file(self.net, conn.id, part.fd, part.offset, part.length)
-                    else:
-                        lib.fmq_net_send(self.net, conn.id, part, len(part))
-            else:
-                lib.fmq_net_send(self.net, conn.id, data, len(data))
+        net = self.net
+        try:
+            while slots and slots[0].done:
+                data = slots.popleft().data
+                if data is None:
+                    continue
+                if isinstance(data, list):
+                    for part in data:
+                        if isinstance(part, FileRange):
+                            net.send_file(conn.id, part.fd, part.offset, part.length)
+                        else:
+                            net.send(conn.id, part)
+                else:
+                    net.send(conn.id, data)
+        except MemoryError as e:
+            # Part of a response could not be queued: what follows would be out of order.
+            self.close_connection(conn, str(e))
 
     def _reject_old_version(self, conn, handler, data, version, correlation_id) -> None:
         from fluxmq.handlers.produce import legacy_unsupported_response
@@ -355,30 +370,14 @@ class Broker:
                 log.exception("log maintenance failed")
 
 
-def advertised_endpoint(config: BrokerConfig, host: str) -> tuple[str, int | None]:
-    """What Metadata tells clients to connect to: advertised.listeners
-    (PLAINTEXT://host:port) when set; else the listen address, with a
-    wildcard address advertised as 127.0.0.1 (set advertised.listeners for
-    clients on other machines)."""
-    adv = config.values.get("advertised.listeners")
-    if adv:
-        first = str(adv).split(",")[0].strip()
-        hostport = first.split("://", 1)[-1]
-        h, _, p = hostport.rpartition(":")
-        if not h or not p.isdigit():
-            raise ValueError(f"advertised.listeners {adv!r} is not of the form PLAINTEXT://host:port")
-        return h, int(p)
-    return (host if host not in ("0.0.0.0", "::", "") else "127.0.0.1"), None
-
-
-def run(config: BrokerConfig, data_dir: str, host: str, port: int, recovery_mode: str = "auto") -> None:
+def run(config: BrokerConfig, data_dir: str, listeners: list[Listener], recovery_mode: str = "auto") -> None:
     try:
         import uvloop
         runner = uvloop.run
     except ImportError:  # pragma: no cover
         runner = asyncio.run
     try:
-        broker = Broker(config, data_dir, host, port, recovery_mode)
+        broker = Broker(config, data_dir, listeners, recovery_mode)
         runner(broker.serve_forever())
     except (OSError, ValueError, RuntimeError) as e:
         log.error("FluxMQ could not start: %s", e)

@@ -9,7 +9,7 @@
  * includes, plain C declarations only.
  */
 
-#define FMQ_ABI_VERSION 1
+#define FMQ_ABI_VERSION 2
 
 /* ------------------------------------------------------------------ crc32c */
 /* CRC-32C (Castagnoli), as used by Kafka record batches (magic 2).
@@ -126,15 +126,17 @@ int fmq_sync_fds(const int *fds, int n);
 int fmq_io_sync(fmq_io *io, const int *fds, int n);
 
 /* --------------------------------------------------------------------- net */
-/* epoll-based Kafka listener. The event loop watches fmq_net_fd() and calls
+/* epoll-based Kafka listeners. The event loop watches fmq_net_fd() and calls
  * fmq_net_poll() on wake-up: one call returns every complete request frame
  * of every ready connection. Responses are queued per connection in the
- * order they are given and flushed with writev / sendfile. Single-threaded:
- * every fmq_net_* call must come from the loop thread. */
+ * order they are given and flushed with writev / sendfile. Every byte goes
+ * through the connection's transport, taken from its listener (plain
+ * cleartext for now; see net.c). Single-threaded: every fmq_net_* call must
+ * come from the loop thread. */
 typedef struct fmq_net fmq_net;
 
 #define FMQ_EV_FRAME 0     /* data/len: one request frame, size prefix removed */
-#define FMQ_EV_ACCEPT 1    /* a new connection */
+#define FMQ_EV_ACCEPT 1    /* a new connection; listener = the id fmq_net_listen gave */
 #define FMQ_EV_CLOSED 2    /* closed by peer or error; reason = errno or 0 */
 #define FMQ_EV_OVERSIZED 3 /* frame size above max_frame or negative; the
                               connection is closed; len = announced size */
@@ -145,15 +147,19 @@ typedef struct {
     int32_t reason;
     const uint8_t *data;
     int64_t len;
+    int32_t listener;
 } fmq_event;
+
+#define FMQ_NET_GONE -1    /* fmq_net_send*: the connection is closed */
 
 /* max_frame: socket.request.max.bytes, checked against the size prefix
  * before any allocation. */
 fmq_net *fmq_net_new(int64_t max_frame);
 void fmq_net_free(fmq_net *net);
-/* Binds and listens; returns the bound port (port 0 picks a free one) or
- * -errno. */
-int fmq_net_listen(fmq_net *net, const char *host, int port);
+/* Binds and listens; returns the listener's id (0, 1, ... in call order;
+ * accept events carry it) and writes the bound port to *bound_port (port 0
+ * picks a free one), or returns -errno. At most 8 listeners. */
+int fmq_net_listen(fmq_net *net, const char *host, int port, int *bound_port);
 /* Stops accepting (listeners closed); open connections keep working. */
 void fmq_net_stop_listening(fmq_net *net);
 /* The epoll fd to watch for readability. */
@@ -163,11 +169,13 @@ int fmq_net_fd(fmq_net *net);
  * Returns the number of events (more may remain: call again while it
  * returns max). Never blocks. */
 int fmq_net_poll(fmq_net *net, fmq_event *events, int max);
-/* Queues a copy of buf on the connection. Returns 0, or -1 if the
- * connection is gone. */
+/* Queues a copy of buf on the connection. Returns 0, FMQ_NET_GONE if the
+ * connection is closed, or -ENOMEM (nothing queued: the caller should close
+ * the connection, whose response order is broken). */
 int fmq_net_send(fmq_net *net, uint64_t conn, const uint8_t *buf, size_t len);
 /* Queues len bytes of file fd from offset, sent with sendfile. The fd is
- * dup()ed, so the caller may close its own. Returns 0 or -1. */
+ * dup()ed, so the caller may close its own. Returns 0, FMQ_NET_GONE or
+ * -errno (as fmq_net_send). */
 int fmq_net_send_file(fmq_net *net, uint64_t conn, int fd, int64_t offset, size_t len);
 /* Writes what it can of every connection's queue without blocking; the
  * rest is sent when the socket becomes writable (during fmq_net_poll).

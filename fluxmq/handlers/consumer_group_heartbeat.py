@@ -20,13 +20,6 @@ from fluxmq.protocol.codec import to_ms
 API_KEY = 68
 
 
-def client_host(ctx) -> str:
-    """Kafka's clientAddress.toString(): "/" + the peer address."""
-    conn = ctx.broker.conns.get(ctx.conn)
-    peer = conn.peer if conn is not None else "?"
-    return "/" + peer.rsplit(":", 1)[0]
-
-
 @api(API_KEY, "ConsumerGroupHeartbeat", 0, 1)
 def handle(ctx, request):
     # Imported here: the group package loads with the first group request (server.py).
@@ -51,6 +44,6 @@ def handle(ctx, request):
         topic_partitions=None if owned is None else tuple((tp.topic_id, tuple(tp.partitions)) for tp in owned),
         api_version=ctx.api_version,
         client_id=ctx.client_id or "",
-        client_host=client_host(ctx),
+        client_host=ctx.conn.client_host,
     )
     return runtime.apply(coordinator.consumer.heartbeat_result(hb))

@@ -41,7 +41,8 @@ def handle(ctx, request):
         "endpoint_type": ENDPOINT_BROKER,
         "cluster_id": broker.logs.cluster_id,
         "controller_id": broker.node_id,
-        "brokers": [{"broker_id": broker.node_id, "host": broker.advertised_host, "port": broker.advertised_port,
+        "brokers": [{"broker_id": broker.node_id, "host": ctx.conn.listener.advertised_host,
+                     "port": ctx.conn.listener.advertised_port,
                      "rack": None, "is_fenced": False}],
         "cluster_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
     }

@@ -39,7 +39,8 @@ def lookup(ctx, key_type: int) -> tuple[ErrorCode, str | None, int, str, int]:
         error = broker.groups.ensure_topic()
         if error is not None:
             return error, "The group coordinator is not available.", -1, "", -1
-        return ErrorCode.NONE, None, broker.node_id, broker.advertised_host, broker.advertised_port
+        lst = ctx.conn.listener
+        return ErrorCode.NONE, None, broker.node_id, lst.advertised_host, lst.advertised_port
     if key_type == TRANSACTION:
         log.warning("FindCoordinator for a transaction from %s refused: transactions are not supported yet",
                     ctx.client_id)

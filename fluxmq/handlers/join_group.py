@@ -23,13 +23,6 @@ from fluxmq.protocol.codec import to_ms
 API_KEY = 11
 
 
-def client_host(ctx) -> str:
-    conn = ctx.broker.conns.get(ctx.conn)
-    peer = conn.peer if conn is not None else ""
-    host = peer.rpartition(":")[0] if ":" in peer else peer
-    return "/" + host.strip("[]")
-
-
 @api(API_KEY, "JoinGroup", 0, 9)
 def handle(ctx, request):
     version = ctx.api_version
@@ -39,7 +32,7 @@ def handle(ctx, request):
         "join_group", group_id=request.group_id, member_id=request.member_id or "",
         group_instance_id=getattr(request, "group_instance_id", None), protocol_type=request.protocol_type,
         protocols=[(p.name, bytes(p.metadata)) for p in request.protocols], session_timeout_ms=session_timeout,
-        rebalance_timeout_ms=rebalance_timeout, client_id=ctx.client_id or "", client_host=client_host(ctx),
+        rebalance_timeout_ms=rebalance_timeout, client_id=ctx.client_id or "", client_host=ctx.conn.client_host,
         api_version=version, reason=getattr(request, "reason", None))
     return then(result, lambda r: shape(r, version))
 

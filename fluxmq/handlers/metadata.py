@@ -22,8 +22,10 @@ log = logging.getLogger("fluxmq.metadata")
 AUTHORIZED_OPERATIONS_OMITTED = -2147483648
 
 
-def broker_list(broker) -> list[dict]:
-    return [{"node_id": broker.node_id, "host": broker.advertised_host, "port": broker.advertised_port, "rack": None}]
+def broker_list(ctx) -> list[dict]:
+    """This broker, at the advertised endpoint of the listener the request came in on."""
+    lst = ctx.conn.listener
+    return [{"node_id": ctx.broker.node_id, "host": lst.advertised_host, "port": lst.advertised_port, "rack": None}]
 
 
 def topic_metadata(broker, topic) -> dict:
@@ -84,7 +86,9 @@ _cache = _ResponseCache()
 def handle(ctx, request):
     logs = ctx.broker.logs
     topics = request.topics
-    key = (ctx.api_version, ctx.broker.advertised_port,
+    # Keyed by listener (each advertises its own endpoint) and principal (what it may
+    # see, once authorization exists): nothing cached is shared across either.
+    key = (ctx.api_version, ctx.conn.listener.name, ctx.conn.principal,
            None if topics is None else tuple((t.name, getattr(t, "topic_id", None)) for t in topics),
            request.allow_auto_topic_creation if ctx.api_version >= 4 else True)
     cached = _cache.get(logs.metadata_epoch, key)
@@ -121,7 +125,7 @@ def _describe(ctx, request) -> dict:
                 topics.append(_error_topic(name, None, e.code))
     return {
         "throttle_time": 0,
-        "brokers": broker_list(broker),
+        "brokers": broker_list(ctx),
         "cluster_id": broker.logs.cluster_id,
         "controller_id": broker.node_id,
         "topics": topics,

@@ -132,7 +132,7 @@ def handle(ctx, request):
     response = {"responses": topics_out, "throttle_time": 0}
     if acks == 0:
         if failed:
-            broker.close_connection(broker.conns[ctx.conn], "acks=0 produce failed")
+            broker.close_connection(ctx.conn, "acks=0 produce failed")
         return NO_RESPONSE
     if acks == -1 and any(r["error_code"] == ErrorCode.NONE and r["base_offset"] >= 0
                           for t in topics_out for r in t["partition_responses"]):

@@ -1,0 +1,67 @@
+"""csrc/net.c through fluxmq.native.Net, with real sockets on 127.0.0.1:
+listener ids, accept events that carry them, frames, ordered sends, and the
+return codes the wrapper turns into results (a send to a closed connection is
+False, never silently lost)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+from fluxmq.native import Net, ffi, lib
+
+
+def poll_until(net: Net, events, want, timeout=5.0) -> list:
+    """Polls until `want(collected events)` holds; returns (kind, conn, listener, data) tuples."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        n = net.poll(events, 64)
+        for i in range(n):
+            ev = events[i]
+            data = ffi.buffer(ev.data, ev.len)[:] if ev.kind == lib.FMQ_EV_FRAME else None
+            got.append((ev.kind, ev.conn, ev.listener, data))
+        if want(got):
+            return got
+        time.sleep(0.01)
+    raise AssertionError(f"timed out; events so far: {got}")
+
+
+def test_listeners_get_ids_and_accepts_carry_them():
+    net = Net(1 << 20)
+    events = ffi.new("fmq_event[]", 64)
+    first, port_a = net.listen("127.0.0.1", 0)
+    second, port_b = net.listen("127.0.0.1", 0)
+    assert (first, second) == (0, 1) and port_a != port_b > 0
+    with socket.create_connection(("127.0.0.1", port_b)) as b, socket.create_connection(("127.0.0.1", port_a)) as a:
+        got = poll_until(net, events, lambda g: sum(k == lib.FMQ_EV_ACCEPT for k, *_ in g) == 2)
+        accepts = sorted(listener for kind, _c, listener, _d in got if kind == lib.FMQ_EV_ACCEPT)
+        assert accepts == [0, 1]
+        conn_b = next(c for kind, c, listener, _d in got if kind == lib.FMQ_EV_ACCEPT and listener == 1)
+        b.sendall(struct.pack(">i", 5) + b"hello")
+        got = poll_until(net, events, lambda g: any(k == lib.FMQ_EV_FRAME for k, *_ in g))
+        assert [(c, d) for kind, c, _l, d in got if kind == lib.FMQ_EV_FRAME] == [(conn_b, b"hello")]
+        assert net.send(conn_b, b"one ") and net.send(conn_b, b"two")
+        net.flush()
+        b.settimeout(5)
+        received = b""
+        while len(received) < 7:
+            received += b.recv(64)
+        assert received == b"one two"
+        assert net.peer(conn_b).startswith("127.0.0.1:")
+        a.close()
+    net.close(conn_b)
+    assert net.send(conn_b, b"late") is False  # gone: reported, not lost silently
+    assert net.send_file(conn_b, 0, 0, 10) is False
+
+
+def test_a_taken_port_is_an_oserror():
+    net = Net(1 << 20)
+    _id, port = net.listen("127.0.0.1", 0)
+    try:
+        Net(1 << 20).listen("127.0.0.1", port)
+    except OSError as e:
+        assert "cannot listen on 127.0.0.1" in str(e)
+    else:
+        raise AssertionError("a second bind of the same port succeeded")
