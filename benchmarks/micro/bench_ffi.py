@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a check
 from fluxmq import native  # noqa: E402
 from fluxmq import server  # noqa: E402  (imported before rebinding: it binds `lib` at import)
 from fluxmq.config import BrokerConfig  # noqa: E402
+from fluxmq.listener import parse_listeners  # noqa: E402
 from fluxmq.log.batch_builder import build_batch  # noqa: E402
 from fluxmq.tools.client import KafkaWireClient, decode_response, encode_request  # noqa: E402
 
@@ -153,10 +154,11 @@ def measure(data_dir: str, requests: int = 200, partitions: int = 6, batch_bytes
 
     async def main():
         # Counting from before the broker exists, so its own objects go through the proxy too.
-        broker = server.Broker(BrokerConfig(), data_dir, "127.0.0.1", 0)
+        config = BrokerConfig()
+        broker = server.Broker(config, data_dir, parse_listeners(config, "127.0.0.1", 0))
         await broker.start()
         loop = asyncio.get_running_loop()
-        client = KafkaWireClient(f"127.0.0.1:{broker.port}", client_id="ffi-bench")
+        client = KafkaWireClient(f"127.0.0.1:{broker.listeners[0].port}", client_id="ffi-bench")
         try:
             created = await loop.run_in_executor(None, client.request, CREATE_TOPICS, 7, {
                 "topics": [{"name": TOPIC, "num_partitions": partitions, "replication_factor": -1,
