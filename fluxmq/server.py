@@ -23,11 +23,10 @@ from fluxmq.handlers import NO_RESPONSE, RawResponse, load_all
 from fluxmq.listener import Listener
 from fluxmq.util.file_range import FileRange
 from fluxmq.handlers.api_versions import API_KEY as API_VERSIONS, unsupported_version_body
-from fluxmq.log.manager import LogManager
 from fluxmq.protocol import codec
 from fluxmq.protocol.header import MalformedHeader, frame, parse_fixed, parse_request_header, response_header
-from fluxmq.replication.purgatory import DataWaiters
 from fluxmq.group import GROUP_METADATA_TOPIC
+from fluxmq.node import Node
 from fluxmq.txn import producer_ids
 from fluxmq.util.clock import SystemClock
 
@@ -92,9 +91,9 @@ class Broker:
         self.listeners: list[Listener] = list(listeners)  # by the id fmq_net_listen gives, once bound
         self.clock = clock or SystemClock()
         self.node_id = config["node.id"]
-        self.logs = LogManager(config, data_dir, self.clock)
+        self.node = Node(config, data_dir, self.clock)  # metadata, logs, replica manager
+        self.logs = self.node.logs
         self.recovery_mode = recovery_mode
-        self.data_waiters = DataWaiters()
         self._groups = None  # consumer groups (fluxmq/group): see the `groups` property
         self._flush_scheduled = False
         self.handlers = load_all()
@@ -116,9 +115,9 @@ class Broker:
             assert listener_id == len(bound)
             bound.append(lst.bound(port))
         self.listeners = bound
-        self.logs.startup(self.recovery_mode)
-        self.logs.start()
-        if GROUP_METADATA_TOPIC in self.logs.topics:
+        self.node.startup(self.recovery_mode)
+        self.node.start()
+        if GROUP_METADATA_TOPIC in self.image.topics:
             self._start_groups()  # group state to replay: loaded before the first request is served
         self.producer_ids = producer_ids.for_logs(self.logs)
         loop = asyncio.get_running_loop()
@@ -130,7 +129,22 @@ class Broker:
         log.info("FluxMQ node %d listening on %s (cluster id %s, data in %s; crc32c=%s, segment io=%s)",
                  self.node_id, ", ".join(f"{lst.render()} advertised as {lst.advertised_host}:{lst.advertised_port}"
                                          for lst in self.listeners),
-                 self.logs.cluster_id, self.logs.data_dir, native.crc32c_impl(), self.logs.io.impl)
+                 self.node.cluster_id, self.logs.data_dir, native.crc32c_impl(), self.logs.io.impl)
+
+    @property
+    def image(self):
+        """The metadata image (metadata/image.py)."""
+        return self.node.image
+
+    @property
+    def controller(self):
+        """Every metadata change (metadata/controller.py)."""
+        return self.node.controller
+
+    @property
+    def replica_manager(self):
+        """Every append and read (replication/replica_manager.py)."""
+        return self.node.replica_manager
 
     @property
     def groups(self):
@@ -142,7 +156,7 @@ class Broker:
 
     def _start_groups(self):
         from fluxmq.group.runtime import GroupCoordinatorRuntime
-        self._groups = GroupCoordinatorRuntime(self.logs, self.config, self.clock)
+        self._groups = GroupCoordinatorRuntime(self.node, self.config, self.clock)
         # A first group request during shutdown finds it unloaded (NOT_COORDINATOR), as it
         # would have had the coordinator started with the broker.
         if self._stopping is None or not self._stopping.is_set():
@@ -159,7 +173,7 @@ class Broker:
         log.info("shutting down: no new connections, finishing in-flight requests")
         loop = asyncio.get_running_loop()
         self.net.stop_listening()
-        self.data_waiters.wake_all()  # long-poll fetches answer now
+        self.replica_manager.fetch_purgatory.complete_all()  # long-poll fetches answer now
         if self._groups is not None:
             self._groups.shutdown()  # consumer groups: parked joins/syncs answer NOT_COORDINATOR
         tasks = [t for c in self.conns.values() for t in c.tasks]
@@ -169,7 +183,7 @@ class Broker:
         loop.remove_reader(self.net.fd)
         if self._maintenance:
             self._maintenance.cancel()
-        self.logs.shutdown()
+        self.node.shutdown()
         log.info("shutdown complete")
 
     # --------------------------------------------------------------- network
@@ -362,7 +376,7 @@ class Broker:
                 self.logs.deleter.delete_due()  # segments removed file.delete.delay.ms ago
                 if now - self._last_checkpoint_ms >= CHECKPOINT_INTERVAL_MS:
                     self._last_checkpoint_ms = now
-                    self.logs.checkpoint()
+                    self.node.checkpoint()
                 expiration = self.config["producer.id.expiration.ms"]
                 for lg in self.logs.all_logs():
                     lg.producer_state.expire(self.clock.milliseconds(), expiration)

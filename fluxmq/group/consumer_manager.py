@@ -161,7 +161,7 @@ class ConsumerGroupManager:
     def __init__(self, groups: dict, config: ConsumerGroupConfig, clock, metadata, timer: Timer | None = None):
         """groups: the coordinator's registry (group id -> group of any type);
         metadata: anything with .topics (name -> object with .topic_id and
-        .partitions) and .topics_by_id, e.g. the LogManager; timer: the
+        .partition_count) and .topics_by_id, e.g. the MetadataImage; timer: the
         coordinator's (its poll runs our session and rebalance timeouts)."""
         self.groups = groups
         self.config = config
@@ -550,8 +550,8 @@ class ConsumerGroupManager:
         out = {}
         for n in sorted(wanted):
             t = topics.get(n)
-            if t is not None and t.partitions > 0:
-                out[n] = TopicMetadata(t.topic_id, n, t.partitions)
+            if t is not None and t.partition_count > 0:
+                out[n] = TopicMetadata(t.topic_id, n, t.partition_count)
         return out
 
     def _target_assignment(self, group, epoch, members, sub_md, replaced, records) -> dict:
@@ -640,7 +640,7 @@ def install(coordinator) -> ConsumerGroupManager:
     """Plugs KIP-848 consumer groups into the GroupCoordinator: the shared
     registry and timer, replayers for record types 3-8, the start-up hook,
     and an empty classic group giving way to a consumer group."""
-    metadata = coordinator.logs if coordinator.logs is not None else SimpleNamespace(topics={}, topics_by_id={})
+    metadata = coordinator.node.image if coordinator.node is not None else SimpleNamespace(topics={}, topics_by_id={})
     manager = ConsumerGroupManager(coordinator.groups, ConsumerGroupConfig.from_broker(coordinator.config),
                                    coordinator.clock, metadata, coordinator.timer)
     for rtype in CONSUMER_GROUP_RECORD_TYPES:

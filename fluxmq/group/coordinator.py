@@ -97,8 +97,10 @@ class Timer:
 
 
 class GroupCoordinator:
-    def __init__(self, logs, config, clock):
-        self.logs = logs
+    def __init__(self, node, config, clock):
+        """node: the broker's Node (metadata image, replica manager), or None for a
+        coordinator that only replays and answers (unit tests)."""
+        self.node = node
         self.config = config
         self.clock = clock
         self.groups: dict[str, Group] = {}
@@ -126,8 +128,8 @@ class GroupCoordinator:
     def num_partitions(self) -> int:
         """The partition count of __consumer_offsets if it exists (as Kafka
         reads it from metadata), else offsets.topic.num.partitions."""
-        topic = self.logs.topics.get(GROUP_METADATA_TOPIC) if self.logs is not None else None
-        return topic.partitions if topic is not None else self.config["offsets.topic.num.partitions"]
+        topic = self.node.image.topics.get(GROUP_METADATA_TOPIC) if self.node is not None else None
+        return topic.partition_count if topic is not None else self.config["offsets.topic.num.partitions"]
 
     def partition_for(self, group_id: str) -> int:
         return rec.partition_for(group_id, self.num_partitions())
@@ -335,9 +337,9 @@ class GroupCoordinator:
         from fluxmq.log import batch as batch_format
         from fluxmq.log.records import iter_records
         count = 0
-        topic = self.logs.topics.get(GROUP_METADATA_TOPIC) if self.logs is not None else None
-        for lg in topic.logs if topic is not None else ():
-            for batch in lg.iter_batches():
+        partitions = self.node.replica_manager.partitions_of(GROUP_METADATA_TOPIC) if self.node is not None else ()
+        for p in partitions:
+            for batch in p.log.iter_batches():
                 if batch_format.attributes(batch) & batch_format.CONTROL_BIT:
                     continue  # transaction markers: no transactional offsets yet
                 producer_id = batch_format.producer_id(batch)
@@ -348,11 +350,11 @@ class GroupCoordinator:
                         if e.record_type not in self._unknown_types:
                             self._unknown_types.add(e.record_type)
                             log.warning("%s-%d: skipping coordinator records of unknown type %d",
-                                        lg.topic, lg.partition, e.record_type)
+                                        p.topic, p.index, e.record_type)
                         continue
                     except rec.RecordFormatError as e:
                         log.error("%s-%d: skipping malformed coordinator record at offset %d: %s",
-                                  lg.topic, lg.partition, offset, e)
+                                  p.topic, p.index, offset, e)
                         continue
                     self.replay(record, offset, producer_id)
                     count += 1

@@ -30,6 +30,7 @@ from fluxmq.group import records as rec
 from fluxmq.group.base import CoordinatorResult, Pending
 from fluxmq.group.coordinator import GROUP_METADATA_TOPIC, GroupCoordinator
 from fluxmq.log.batch_builder import build_batch
+from fluxmq.replication.replica_manager import COORDINATOR
 
 log = logging.getLogger("fluxmq.group")
 
@@ -52,11 +53,12 @@ def append_error(code: ErrorCode) -> ErrorCode:
 
 
 class GroupCoordinatorRuntime:
-    def __init__(self, logs, config, clock):
-        self.logs = logs
+    def __init__(self, node, config, clock):
+        """node: the broker's Node (fluxmq/node.py): its metadata, controller and replica manager."""
+        self.node = node
         self.config = config
         self.clock = clock
-        self.coordinator = GroupCoordinator(logs, config, clock)
+        self.coordinator = GroupCoordinator(node, config, clock)
         self._timer_task: asyncio.Task | None = None
 
     # ---------------------------------------------------------- lifecycle
@@ -76,10 +78,10 @@ class GroupCoordinatorRuntime:
 
     def ensure_topic(self) -> ErrorCode | None:
         """Creates __consumer_offsets on first use; the error to answer if that fails."""
-        if GROUP_METADATA_TOPIC in self.logs.topics:
+        if GROUP_METADATA_TOPIC in self.node.image.topics:
             return None
         try:
-            self.logs.ensure_internal_topic(GROUP_METADATA_TOPIC, self.config["offsets.topic.num.partitions"], {
+            self.node.controller.ensure_internal_topic(GROUP_METADATA_TOPIC, self.config["offsets.topic.num.partitions"], {
                 "cleanup.policy": "compact", "compression.type": "producer",
                 "segment.bytes": str(self.config["offsets.topic.segment.bytes"])})
         except (KafkaError, OSError) as e:
@@ -112,7 +114,7 @@ class GroupCoordinatorRuntime:
         # Durable after the next fdatasync. The callback runs whatever happens
         # to the requesting connection; the handler awaits its own future.
         done = asyncio.get_running_loop().create_future()
-        self.logs.sync().add_done_callback(lambda f: self._on_synced(result, f, done))
+        self.node.logs.sync().add_done_callback(lambda f: self._on_synced(result, f, done))
         self._drain_deferred()
         return self._await_synced(done)
 
@@ -185,27 +187,24 @@ class GroupCoordinatorRuntime:
             record = self.coordinator.as_record(record)
             by_partition.setdefault(self.coordinator.partition_for(record.group_id), []).append(record)
         now = self.clock.milliseconds()
-        for partition, records in by_partition.items():
-            lg = self.logs.get_log(GROUP_METADATA_TOPIC, partition)
-            if lg is None:
-                return ErrorCode.COORDINATOR_NOT_AVAILABLE
-            try:
-                batch = build_batch([rec.encode(r) for r in records], now)
-                base = self.logs.append_internal(lg, batch)
-            except KafkaError as e:
+        try:
+            entries = [(GROUP_METADATA_TOPIC, partition, build_batch([rec.encode(r) for r in records], now))
+                       for partition, records in by_partition.items()]
+        except rec.RecordFormatError as e:
+            log.error("cannot encode coordinator records: %s", e)
+            return ErrorCode.UNKNOWN_SERVER_ERROR
+        # One write for every partition; durable after a later sync (apply).
+        results = self.node.replica_manager.append_records(entries, 1, 0, origin=COORDINATOR)
+        error = None
+        for (partition, records), res in zip(by_partition.items(), results):
+            if res.error != ErrorCode.NONE:
                 log.error("%s-%d: coordinator append of %d records failed: %s: %s", GROUP_METADATA_TOPIC,
-                          partition, len(records), e.code.name, e)
-                return append_error(e.code)
-            except OSError as e:
-                log.error("%s-%d: coordinator append failed: %s", GROUP_METADATA_TOPIC, partition, e)
-                return ErrorCode.NOT_COORDINATOR
-            except rec.RecordFormatError as e:
-                log.error("cannot encode coordinator records: %s", e)
-                return ErrorCode.UNKNOWN_SERVER_ERROR
-            if result.replay:
+                          partition, len(records), res.error.name, res.error_message)
+                error = error or append_error(res.error)
+            elif result.replay:
                 for i, record in enumerate(records):
-                    self.coordinator.replay(record, base + i)
-        return None
+                    self.coordinator.replay(record, res.base_offset + i)
+        return error
 
     # ------------------------------------------------------------- timers
     async def _timer_loop(self) -> None:

@@ -50,16 +50,16 @@ def then(value, fn):
     return fn(value)
 
 
-def request_topic(logs, t):
+def request_topic(image, t):
     """(topic or None, the request's reference to it, the error if unknown) for a
     group request's topic entry: named by topic id from OffsetCommit/OffsetFetch
     v10 (KIP-848; unknown: UNKNOWN_TOPIC_ID), else by name."""
     if not hasattr(t, "name"):  # kio reads the zero uuid as None
-        return logs.topics_by_id.get(t.topic_id), t.topic_id, ErrorCode.UNKNOWN_TOPIC_ID
-    return logs.topics.get(t.name), t.name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        return image.topics_by_id.get(t.topic_id), t.topic_id, ErrorCode.UNKNOWN_TOPIC_ID
+    return image.topics.get(t.name), t.name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
 
 
-def known_partitions(logs, topics, entry):
+def known_partitions(image, topics, entry):
     """Splits a group request's topics the way KafkaApis checks metadata before
     asking the coordinator: ([(topic name, [entry(p), ...])] for partitions this
     broker has, {(topic reference, partition): error} for the rest (an unknown
@@ -67,12 +67,12 @@ def known_partitions(logs, topics, entry):
     does not have, UNKNOWN_TOPIC_OR_PARTITION)."""
     valid, errors = [], {}
     for t in topics:
-        topic, ref, unknown = request_topic(logs, t)
+        topic, ref, unknown = request_topic(image, t)
         parts = []
         for p in t.partitions:
             if topic is None:
                 errors[(ref, p.partition_index)] = unknown
-            elif not 0 <= p.partition_index < topic.partitions:
+            elif topic.partition(p.partition_index) is None:
                 errors[(ref, p.partition_index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 parts.append(entry(p))
@@ -81,14 +81,14 @@ def known_partitions(logs, topics, entry):
     return valid, errors
 
 
-def partition_errors(logs, topics, coordinator_topics, errors) -> list[dict]:
+def partition_errors(image, topics, coordinator_topics, errors) -> list[dict]:
     """Every requested partition in request order with its error: the one
     decided by the handler (`errors`), else the coordinator's, else NONE."""
     coordinator = {(t["name"], p["partition_index"]): p["error_code"]
                    for t in coordinator_topics for p in t["partitions"]}
     out = []
     for t in topics:
-        topic, ref, _unknown = request_topic(logs, t)
+        topic, ref, _unknown = request_topic(image, t)
         name = topic.name if topic is not None else None
         out.append({"name": getattr(t, "name", None), "topic_id": getattr(t, "topic_id", None), "partitions": [
             {"partition_index": p.partition_index,

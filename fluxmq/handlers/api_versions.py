@@ -61,10 +61,10 @@ def handle(ctx, request):
         return _error(ErrorCode.INVALID_REQUEST)
     if ctx.api_version >= 5 and request.cluster_id is not None:
         broker = ctx.broker
-        if request.cluster_id != broker.logs.cluster_id or request.node_id != broker.node_id:
+        if request.cluster_id != broker.image.cluster_id or request.node_id != broker.node_id:
             log.info("ApiVersions from %s expects cluster %s node %d, this is cluster %s node %d: "
                      "REBOOTSTRAP_REQUIRED", ctx.client_id, request.cluster_id, request.node_id,
-                     broker.logs.cluster_id, broker.node_id)
+                     broker.image.cluster_id, broker.node_id)
             return _error(ErrorCode.REBOOTSTRAP_REQUIRED)
     return {"error_code": ErrorCode.NONE, "api_keys": api_keys(), "throttle_time": 0,
             "finalized_features_epoch": -1, "supported_features": (), "finalized_features": (),

@@ -22,10 +22,6 @@ import logging
 
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
-from fluxmq.handlers.create_topics import (
-    MAX_RECORDS_PER_USER_OP,
-    check_replica_assignment,
-)
 
 API_KEY = 37
 REPLICATION_FACTOR = 1  # every partition of a single node
@@ -34,10 +30,10 @@ log = logging.getLogger("fluxmq.admin")
 
 def _check(broker, ct) -> int:
     """How many partitions the request adds to this topic, or KafkaError."""
-    topic = broker.logs.topics.get(ct.name)
+    topic = broker.image.topics.get(ct.name)
     if topic is None:
         raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None)
-    current = topic.partitions
+    current = len(topic.partitions)
     if ct.count == current:
         raise KafkaError(ErrorCode.INVALID_PARTITIONS, f"Topic already has {current} partition(s).")
     if ct.count < current:
@@ -51,7 +47,7 @@ def _check(broker, ct) -> int:
                              f"Attempted to add {additional} additional partition(s), but only "
                              f"{len(ct.assignments)} assignment(s) were specified.")
         for a in ct.assignments:
-            check_replica_assignment(broker, a.broker_ids, REPLICATION_FACTOR)
+            broker.controller.check_replica_assignment(a.broker_ids, REPLICATION_FACTOR)
     return additional
 
 
@@ -76,13 +72,14 @@ def handle(ctx, request):
             checked.append((ct, _check(broker, ct), None))
         except KafkaError as e:
             checked.append((ct, 0, e))
-    if sum(added for _ct, added, _e in checked) > MAX_RECORDS_PER_USER_OP:
-        e = KafkaError(ErrorCode.POLICY_VIOLATION, "Unable to perform excessively large batch operation.")
+    try:
+        broker.controller.check_batch_size(sum(added for _ct, added, _e in checked))
+    except KafkaError as e:
         return {"throttle_time": 0, "results": [_result(ct.name, e) for ct in request.topics]}
     for ct, _added, error in checked:
         if error is None:
             try:
-                broker.logs.add_partitions(ct.name, ct.count, validate_only=request.validate_only)
+                broker.controller.create_partitions(ct.name, ct.count, validate_only=request.validate_only)
             except KafkaError as e:
                 error = e
         if error is not None:

@@ -26,7 +26,8 @@ that is then discarded, as Kafka does) without creating anything. v5+
 results carry topic_id, num_partitions, replication_factor and every
 effective topic config (value, read_only, config_source, is_sensitive) as
 DescribeConfigs reports them. The request timeout is not used: creation is
-complete when the response is sent.
+complete when the response is sent. The rules (names, layout, placement,
+the record limit) are the controller's (metadata/controller.py).
 """
 
 from __future__ import annotations
@@ -36,85 +37,10 @@ import logging
 from fluxmq.config import validate_topic_configs
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
-from fluxmq.handlers.describe_configs import topic_config_entries
-from fluxmq.log.manager import validate_topic_name
+from fluxmq.metadata.configs import topic_config_entries
 
 API_KEY = 19
-CLUSTER_METADATA_TOPIC = "__cluster_metadata"
-MAX_RECORDS_PER_USER_OP = 10000
 log = logging.getLogger("fluxmq.admin")
-
-
-def check_replica_assignment(broker, replicas, expected_rf: int | None) -> None:
-    """ReplicationControlManager.validateManualPartitionAssignment."""
-    if not replicas:
-        raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                         "The manual partition assignment includes an empty replica list.")
-    previous = None
-    for node in sorted(replicas):
-        if node != broker.node_id:
-            raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                             f"The manual partition assignment includes broker {node}, but no such broker is "
-                             "registered.")
-        if node == previous:
-            raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                             f"The manual partition assignment includes the broker {node} more than once.")
-        previous = node
-    if expected_rf is not None and len(replicas) != expected_rf:
-        raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                         f"The manual partition assignment includes a partition with {len(replicas)} replica(s), "
-                         f"but this is not consistent with previous partitions, which have {expected_rf} "
-                         "replica(s).")
-
-
-def check_replication_factor(broker, rf: int) -> None:
-    """The replica placer: one registered broker."""
-    if rf > 1:
-        raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
-                         f"Unable to replicate the partition {rf} time(s): The target replication factor of {rf} "
-                         "cannot be reached because only 1 broker(s) are registered or some brokers have all their "
-                         "log directories cordoned.")
-
-
-def _layout(broker, ct) -> tuple[int, int]:
-    """(partitions, replication factor) the topic would get, or KafkaError."""
-    if ct.assignments:
-        if ct.replication_factor != -1:
-            raise KafkaError(ErrorCode.INVALID_REQUEST,
-                             "A manual partition assignment was specified, but replication factor was not set to -1.")
-        if ct.num_partitions != -1:
-            raise KafkaError(ErrorCode.INVALID_REQUEST,
-                             "A manual partition assignment was specified, but numPartitions was not set to -1.")
-        seen: set[int] = set()
-        rf = None
-        for a in ct.assignments:
-            if a.partition_index in seen:
-                raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                                 f"Found multiple manual partition assignments for partition {a.partition_index}")
-            check_replica_assignment(broker, a.broker_ids, rf)
-            rf = len(a.broker_ids)
-            seen.add(a.partition_index)
-        if seen != set(range(len(seen))):
-            raise KafkaError(ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                             "partitions should be a consecutive 0-based integer sequence")
-        return len(seen), rf
-    if ct.replication_factor < -1 or ct.replication_factor == 0:
-        raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR,
-                         "Replication factor must be larger than 0, or -1 to use the default value.")
-    if ct.num_partitions < -1 or ct.num_partitions == 0:
-        raise KafkaError(ErrorCode.INVALID_PARTITIONS,
-                         "Number of partitions was set to an invalid non-positive value.")
-    partitions = broker.config["num.partitions"] if ct.num_partitions == -1 else ct.num_partitions
-    rf = broker.config["default.replication.factor"] if ct.replication_factor == -1 else ct.replication_factor
-    check_replication_factor(broker, rf)
-    return partitions, rf
-
-
-def _check_name(logs, name: str) -> None:
-    validate_topic_name(name)
-    if name in logs.topics:
-        raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
-    logs.check_collision(name)
 
 
 def _configs(ct) -> dict[str, str]:
@@ -134,34 +60,33 @@ def _error(name, e: KafkaError) -> dict:
 @api(API_KEY, "CreateTopics", 2, 7)
 def handle(ctx, request):
     broker = ctx.broker
-    logs = broker.logs
+    controller = broker.controller
     counts: dict[str, int] = {}
     for ct in request.topics:
         counts[ct.name] = counts.get(ct.name, 0) + 1
-    planned = []  # (request topic, partitions, replication factor, raw configs) or (request topic, error)
+    planned = []  # (request topic, partitions, replication factor, raw configs, error)
     for ct in request.topics:
         if counts[ct.name] > 1:
             continue
         try:
-            if ct.name == CLUSTER_METADATA_TOPIC:
-                raise KafkaError(ErrorCode.INVALID_REQUEST,
-                                 f"Creation of internal topic {CLUSTER_METADATA_TOPIC} is prohibited.")
-            _check_name(logs, ct.name)
+            controller.check_new_topic_name(ct.name)
             raw = _configs(ct)
-            partitions, rf = _layout(broker, ct)
+            partitions, rf = controller.layout(ct.num_partitions, ct.replication_factor,
+                                               [(a.partition_index, a.broker_ids) for a in ct.assignments])
             planned.append((ct, partitions, rf, raw, None))
         except KafkaError as e:
             planned.append((ct, 0, 0, None, e))
-    records = sum(1 + len(raw) + partitions for _ct, partitions, _rf, raw, e in planned if e is None)
-    if records > MAX_RECORDS_PER_USER_OP:
-        e = KafkaError(ErrorCode.POLICY_VIOLATION, "Unable to perform excessively large batch operation.")
-        log.info("CreateTopics from %s refused: %d partitions and configs in one request", ctx.client_id, records)
+    try:
+        controller.check_batch_size(sum(1 + len(raw) + partitions for _ct, partitions, _rf, raw, e in planned
+                                        if e is None))
+    except KafkaError as e:
+        log.info("CreateTopics from %s refused: too many partitions and configs in one request", ctx.client_id)
         return {"throttle_time": 0, "topics": [_error(ct.name, e) for ct in request.topics]}
     results = []
     for ct, partitions, rf, raw, error in planned:
         if error is None:
             try:
-                topic = logs.create_topic(ct.name, partitions, raw, validate_only=request.validate_only)
+                topic = controller.create_topic(ct.name, partitions, raw, validate_only=request.validate_only)
             except KafkaError as e:
                 error = e
         if error is not None:

@@ -40,7 +40,7 @@ def _requested(ctx, request) -> list[tuple[str | None, object]]:
 @api(API_KEY, "DeleteTopics", 1, 6)
 def handle(ctx, request):
     broker = ctx.broker
-    logs = broker.logs
+    image = broker.image
     wanted = _requested(ctx, request)
     if not broker.config["delete.topic.enable"]:
         code = ErrorCode.INVALID_REQUEST if ctx.api_version < 3 else ErrorCode.TOPIC_DELETION_DISABLED
@@ -63,7 +63,7 @@ def handle(ctx, request):
             continue
         if name in dup_names or topic_id in dup_ids:
             continue
-        topic = logs.topics.get(name) if name is not None else logs.topics_by_id.get(topic_id)
+        topic = image.topic(name, topic_id)
         if topic is None:
             results.append(_result(name, topic_id, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_TOPIC_MESSAGE)
                            if name is not None else
@@ -78,7 +78,7 @@ def handle(ctx, request):
             results.append(placeholder)
     for name, placeholder in targets.values():
         try:
-            logs.delete_topic(name)
+            broker.controller.delete_topic(name)
         except KafkaError as e:
             placeholder.update(error_code=e.code, error_message=e.message)
     results.extend(_result(n, ZERO_UUID, ErrorCode.INVALID_REQUEST, "Duplicate topic name.") for n in dup_names)

@@ -39,7 +39,7 @@ def handle(ctx, request):
     return {
         "throttle_time": 0, "error_code": ErrorCode.NONE, "error_message": None,
         "endpoint_type": ENDPOINT_BROKER,
-        "cluster_id": broker.logs.cluster_id,
+        "cluster_id": broker.image.cluster_id,
         "controller_id": broker.node_id,
         "brokers": [{"broker_id": broker.node_id, "host": ctx.conn.listener.advertised_host,
                      "port": ctx.conn.listener.advertised_port,

@@ -29,116 +29,21 @@ null. configuration_keys null or empty means every config.
 
 from __future__ import annotations
 
-from fluxmq.config import BROKER_CONFIGS, TOPIC_CONFIGS, BrokerConfig, ConfigDef, render
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
-from fluxmq.log.manager import validate_topic_name
+from fluxmq.metadata.configs import (
+    RESOURCE_BROKER,
+    RESOURCE_BROKER_LOGGER,
+    RESOURCE_CLIENT_METRICS,
+    RESOURCE_TOPIC,
+    RESOURCE_TYPE_NAMES,
+    broker_config_entries,
+    check_broker_id,
+    topic_config_entries,
+)
+from fluxmq.metadata.controller import validate_topic_name
 
 API_KEY = 32
-
-# ConfigResource.Type
-RESOURCE_TOPIC, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER, RESOURCE_CLIENT_METRICS, RESOURCE_GROUP = 2, 4, 8, 16, 32
-RESOURCE_TYPE_NAMES = {RESOURCE_TOPIC: "TOPIC", RESOURCE_BROKER: "BROKER", RESOURCE_BROKER_LOGGER: "BROKER_LOGGER",
-                       RESOURCE_CLIENT_METRICS: "CLIENT_METRICS", RESOURCE_GROUP: "GROUP"}
-
-# DescribeConfigsResponse.ConfigSource
-SOURCE_UNKNOWN = 0
-DYNAMIC_TOPIC_CONFIG = 1
-DYNAMIC_BROKER_CONFIG = 2
-DYNAMIC_DEFAULT_BROKER_CONFIG = 3
-STATIC_BROKER_CONFIG = 4
-DEFAULT_CONFIG = 5
-DYNAMIC_BROKER_LOGGER_CONFIG = 6
-
-# DescribeConfigsResponse.ConfigType
-CONFIG_TYPE_IDS = {"boolean": 1, "string": 2, "int": 3, "short": 4, "long": 5, "double": 6,
-                   "list": 7, "class": 8, "password": 9}
-CONFIG_TYPE_UNKNOWN = 0
-
-
-def render_value(defn: ConfigDef | None, value) -> str | None:
-    """ConfigDef.convertToString: lists are joined with ',' and no spaces."""
-    if defn is not None and defn.type == "list" and value is not None:
-        return ",".join(p.strip() for p in str(value).split(",") if p.strip())
-    return render(value)
-
-
-def _synonym(name: str, value: str | None, source: int) -> dict:
-    return {"name": name, "value": value, "source": source}
-
-
-def topic_config_entries(config: BrokerConfig, overrides: dict, include_synonyms: bool = False,
-                         include_documentation: bool = False, keys=None) -> list[dict]:
-    """Every topic config as Kafka's ConfigHelper.createTopicConfigEntry
-    describes it, for a topic with these overrides. Also used by CreateTopics."""
-    entries = []
-    for name in sorted(TOPIC_CONFIGS):
-        if keys and name not in keys:
-            continue
-        defn, twin = TOPIC_CONFIGS[name]
-        sensitive = defn.type == "password"
-        value = overrides[name] if name in overrides else config.topic_default(name)
-        shown = None if sensitive else render_value(defn, value)
-        synonyms = []
-        if name in overrides:
-            synonyms.append(_synonym(name, shown, DYNAMIC_TOPIC_CONFIG))
-        if twin:
-            twin_defn = BROKER_CONFIGS.get(twin, defn)
-            if twin in config.sources:
-                synonyms.append(_synonym(twin, None if sensitive else render_value(twin_defn, config[twin]),
-                                         STATIC_BROKER_CONFIG))
-            if twin_defn.default is not None:
-                synonyms.append(_synonym(twin, None if sensitive else render_value(twin_defn, twin_defn.default),
-                                         DEFAULT_CONFIG))
-        entries.append({
-            "name": name, "value": shown, "read_only": False,
-            "config_source": synonyms[0]["source"] if synonyms else DEFAULT_CONFIG,
-            "is_default": name not in overrides,  # v0 only
-            "is_sensitive": sensitive,
-            "synonyms": synonyms if include_synonyms else [],
-            "config_type": CONFIG_TYPE_IDS.get(defn.type, CONFIG_TYPE_UNKNOWN),
-            "documentation": (defn.doc or None) if include_documentation else None,
-        })
-    return entries
-
-
-def broker_config_entries(config: BrokerConfig, include_synonyms: bool = False,
-                          include_documentation: bool = False, keys=None) -> list[dict]:
-    """Every broker config of this node (ConfigHelper.createBrokerConfigEntry,
-    per-broker). None is dynamic, so every entry is read-only."""
-    entries = []
-    for name in sorted(config.values):
-        if keys and name not in keys:
-            continue
-        defn = BROKER_CONFIGS.get(name)
-        sensitive = defn is None or defn.type == "password"  # KafkaConfig.maybeSensitive
-        value = config.values[name]
-        synonyms = []
-        if name in config.sources:
-            synonyms.append(_synonym(name, None if sensitive else render_value(defn, value), STATIC_BROKER_CONFIG))
-        if defn is not None and defn.default is not None:
-            synonyms.append(_synonym(name, None if sensitive else render_value(defn, defn.default), DEFAULT_CONFIG))
-        entries.append({
-            "name": name, "value": None if sensitive else render_value(defn, value), "read_only": True,
-            "config_source": synonyms[0]["source"] if synonyms else DEFAULT_CONFIG,
-            "is_default": name not in config.sources,  # v0 only
-            "is_sensitive": sensitive,
-            "synonyms": synonyms if include_synonyms else [],
-            "config_type": CONFIG_TYPE_IDS.get(defn.type, CONFIG_TYPE_UNKNOWN) if defn else CONFIG_TYPE_UNKNOWN,
-            "documentation": ((defn.doc or None) if defn else None) if include_documentation else None,
-        })
-    return entries
-
-
-def check_broker_id(broker, name: str) -> None:
-    """ConfigHelper.resourceNameToBrokerId plus the 'is it us' check."""
-    try:
-        node = int(name)
-    except ValueError:
-        raise KafkaError(ErrorCode.INVALID_REQUEST, f"Broker id must be an integer, but it is: {name}") from None
-    if node != broker.node_id:
-        raise KafkaError(ErrorCode.INVALID_REQUEST,
-                         f"Unexpected broker id, expected {broker.node_id} or empty string, but received {name}")
 
 
 def _describe(ctx, resource, include_synonyms: bool, include_documentation: bool) -> list[dict]:
@@ -147,14 +52,14 @@ def _describe(ctx, resource, include_synonyms: bool, include_documentation: bool
     keys = set(resource.configuration_keys) if resource.configuration_keys else None
     if rtype == RESOURCE_TOPIC:
         validate_topic_name(name)
-        topic = broker.logs.topics.get(name)
+        topic = broker.image.topics.get(name)
         if topic is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "")
         return topic_config_entries(broker.config, topic.configs, include_synonyms, include_documentation, keys)
     if rtype == RESOURCE_BROKER:
         if not name:
             return []  # the cluster-wide dynamic defaults: there are none
-        check_broker_id(broker, name)
+        check_broker_id(broker.node_id, name)
         return broker_config_entries(broker.config, include_synonyms, include_documentation, keys)
     if rtype == RESOURCE_BROKER_LOGGER:
         if not name:

@@ -3,8 +3,10 @@
 - An offset inside a batch returns the whole batch; the first partition with
   data returns at least one whole batch even above the byte limits (KIP-74);
   a trailing partial batch may follow, as with Kafka.
-- Long poll: with fewer than min_bytes available the request parks in the
-  purgatory until data arrives on one of its partitions or max_wait passes.
+- Long poll: with fewer than min_bytes available the request waits as a
+  DelayedFetch until new data moves the high watermark of one of its
+  partitions or max_wait passes (replication/replica_manager.py). Reads stop
+  at the high watermark (the last stable offset for read_committed).
 - Record payloads are FileRanges of the segment files: the response is
   hand-framed (protocol/fetch_response.py) and the records go out with sendfile.
 - Fetch sessions (KIP-227) are declined: every response carries session id 0,
@@ -21,78 +23,22 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
-from fluxmq.errors import ErrorCode, KafkaError
-from fluxmq.handlers import RawResponse, api
+from fluxmq.errors import ErrorCode
+from fluxmq.handlers import RawResponse, api, then
 from fluxmq.protocol import fetch_response
 from fluxmq.protocol.codec import ZERO_UUID, to_ms
+from fluxmq.replication.replica_manager import FetchRead, FetchResult
 
 API_KEY = 1
-log = logging.getLogger("fluxmq.fetch")
 FETCH_SESSION_ID_NOT_FOUND = 70
 READ_COMMITTED = 1
 NO_EPOCH = -1
 
 
-def _partition(index, code=ErrorCode.NONE, hw=-1, log_start=-1, records=b"", read_committed=False):
-    return {"partition_index": index, "error_code": code, "high_watermark": hw, "last_stable_offset": hw,
-            "log_start_offset": log_start, "aborted_transactions": [] if read_committed else None,
-            "preferred_read_replica": -1, "records": records}
-
-
-def _check_epoch(lg, requested: int) -> None:
-    if requested == NO_EPOCH:
-        return
-    if requested > lg.leader_epoch:
-        raise KafkaError(ErrorCode.UNKNOWN_LEADER_EPOCH)
-    if requested < lg.leader_epoch:
-        raise KafkaError(ErrorCode.FENCED_LEADER_EPOCH)
-
-
-def _read_all(ctx, request, read_committed):
-    """One pass over the requested partitions: (response topics, bytes read, partitions)."""
-    logs = ctx.broker.logs
-    remaining = request.max_bytes if ctx.api_version >= 3 else 2**31 - 1
-    total = 0
-    topics = []
-    watched = []
-    for ft in request.topics:
-        topic_id = getattr(ft, "topic_id", None)
-        by_id = topic_id is not None and topic_id != ZERO_UUID
-        topic = logs.topics_by_id.get(topic_id) if by_id else logs.topics.get(getattr(ft, "topic", None))
-        parts = []
-        topics.append({"topic": getattr(ft, "topic", None), "topic_id": topic_id or ZERO_UUID,
-                       "partitions": parts})
-        for fp in ft.partitions:
-            if topic is None:
-                code = ErrorCode.UNKNOWN_TOPIC_ID if by_id else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                parts.append(_partition(fp.partition, code, read_committed=read_committed))
-                continue
-            lg = topic.logs[fp.partition] if 0 <= fp.partition < topic.partitions else None
-            if lg is None:
-                parts.append(_partition(fp.partition, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-                                        read_committed=read_committed))
-                continue
-            watched.append((lg.topic, lg.partition))
-            try:
-                _check_epoch(lg, getattr(fp, "current_leader_epoch", NO_EPOCH))
-                limit = min(fp.partition_max_bytes, remaining)
-                # KIP-74: the first partition with data may exceed the limits by one batch.
-                records = lg.read(fp.fetch_offset, limit if total else max(limit, 1)) or b""
-                if total and len(records) > limit:
-                    records = b""
-            except KafkaError as e:
-                log.info("fetch from %s: %s-%d: %s: %s", ctx.client_id, lg.topic, lg.partition, e.code.name, e)
-                parts.append(_partition(fp.partition, e.code, lg.high_watermark, lg.log_start_offset,
-                                        read_committed=read_committed))
-                continue
-            total += len(records)
-            remaining = max(0, remaining - len(records))
-            parts.append(_partition(fp.partition, ErrorCode.NONE, lg.high_watermark, lg.log_start_offset,
-                                    records, read_committed))
-    return topics, total, watched
+def _partition(index, result: FetchResult) -> dict:
+    return {"partition_index": index, "error_code": result.error, "high_watermark": result.high_watermark,
+            "last_stable_offset": result.last_stable_offset, "log_start_offset": result.log_start_offset,
+            "aborted_transactions": result.aborted, "preferred_read_replica": -1, "records": result.records}
 
 
 def _response(ctx, topics) -> RawResponse:
@@ -105,29 +51,33 @@ def handle(ctx, request):
     if ctx.api_version >= 7 and request.session_id != 0:
         parts, length = fetch_response.encode(ctx.api_version, [], error_code=FETCH_SESSION_ID_NOT_FOUND)
         return RawResponse(parts, length)
-    read_committed = request.isolation_level == READ_COMMITTED
-    topics, total, watched = _read_all(ctx, request, read_committed)
-    max_wait = to_ms(request.max_wait)
-    has_error = any(p["error_code"] != ErrorCode.NONE for t in topics for p in t["partitions"])
-    if total >= request.min_bytes or max_wait <= 0 or has_error or not watched:
+    image = ctx.broker.image
+    isolation = request.isolation_level
+    aborted = [] if isolation == READ_COMMITTED else None
+    topics, reads, slots = [], [], []
+    for ft in request.topics:
+        topic_id = getattr(ft, "topic_id", None)
+        by_id = topic_id is not None and topic_id != ZERO_UUID
+        topic = image.topics_by_id.get(topic_id) if by_id else image.topics.get(getattr(ft, "topic", None))
+        parts = []
+        topics.append({"topic": getattr(ft, "topic", None), "topic_id": topic_id or ZERO_UUID, "partitions": parts})
+        for fp in ft.partitions:
+            if topic is None:
+                code = ErrorCode.UNKNOWN_TOPIC_ID if by_id else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                parts.append(_partition(fp.partition, FetchResult(code, aborted=aborted)))
+                continue
+            reads.append(FetchRead(topic.name, fp.partition, fp.fetch_offset, fp.partition_max_bytes,
+                                   getattr(fp, "current_leader_epoch", NO_EPOCH)))
+            slots.append((parts, len(parts), fp.partition))
+            parts.append(None)
+    unknown = any(p is not None for t in topics for p in t["partitions"])
+    max_bytes = request.max_bytes if ctx.api_version >= 3 else 2**31 - 1
+    # An unknown topic answers at once, as any other error does.
+    max_wait = 0 if unknown else to_ms(request.max_wait)
+    results = ctx.broker.replica_manager.fetch_messages(reads, isolation, request.min_bytes, max_wait, max_bytes)
+
+    def respond(res):
+        for (parts, i, index), result in zip(slots, res):
+            parts[i] = _partition(index, result)
         return _response(ctx, topics)
-    return _long_poll(ctx, request, read_committed, watched, max_wait)
-
-
-async def _long_poll(ctx, request, read_committed, watched, max_wait_ms):
-    """DelayedFetch: wait for data on any watched partition, then read again."""
-    waiters = ctx.broker.data_waiters
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + max_wait_ms / 1000
-    while True:
-        fut = waiters.watch(watched)
-        try:
-            await asyncio.wait_for(fut, max(0.0, deadline - loop.time()))
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            waiters.unwatch(watched, fut)
-        topics, total, _ = _read_all(ctx, request, read_committed)
-        woken_for_shutdown = fut.done() and not fut.cancelled() and fut.result() is None
-        if total >= request.min_bytes or loop.time() >= deadline or woken_for_shutdown:
-            return _response(ctx, topics)
+    return then(results, respond)

@@ -29,19 +29,17 @@ import logging
 from fluxmq.config import TOPIC_CONFIGS, render
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
-from fluxmq.handlers.alter_configs import (
+from fluxmq.metadata.configs import (
+    RESOURCE_BROKER,
+    RESOURCE_BROKER_LOGGER,
+    RESOURCE_TOPIC,
+    RESOURCE_TYPE_NAMES,
     check_node_id,
     preprocess,
     reject_broker_change,
     reject_unsupported_type,
     replace_topic_overrides,
     response_entry,
-)
-from fluxmq.handlers.describe_configs import (
-    RESOURCE_BROKER,
-    RESOURCE_BROKER_LOGGER,
-    RESOURCE_TOPIC,
-    RESOURCE_TYPE_NAMES,
 )
 
 API_KEY = 44
@@ -81,10 +79,10 @@ def apply_operations(current: dict[str, str], configs) -> dict[str, str]:
 
 
 def _alter_topic(broker, resource, validate_only: bool) -> None:
-    topic = broker.logs.topics.get(resource.resource_name)
+    topic = broker.image.topics.get(resource.resource_name)
     current = {k: render(v) for k, v in topic.configs.items()} if topic else {}
     new = apply_operations(current, resource.configs)
-    replace_topic_overrides(broker, resource.resource_name, new, validate_only)
+    replace_topic_overrides(broker.controller, resource.resource_name, new, validate_only)
 
 
 @api(API_KEY, "IncrementalAlterConfigs", 0, 1)
@@ -99,9 +97,9 @@ def handle(ctx, request):
                 if rtype == RESOURCE_TOPIC:
                     _alter_topic(broker, resource, request.validate_only)
                 elif rtype == RESOURCE_BROKER:
-                    reject_broker_change(broker, resource)
+                    reject_broker_change(broker.node_id, resource)
                 elif rtype == RESOURCE_BROKER_LOGGER:
-                    check_node_id(broker, resource.resource_name)
+                    check_node_id(broker.node_id, resource.resource_name)
                     raise KafkaError(ErrorCode.INVALID_REQUEST, "changing broker log levels is not supported")
                 else:
                     reject_unsupported_type(resource)

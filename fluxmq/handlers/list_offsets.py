@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
-from fluxmq.handlers.fetch import _check_epoch
 
 API_KEY = 2
 LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED, EARLIEST_PENDING_UPLOAD = -1, -2, -3, -4, -5, -6
@@ -28,45 +27,37 @@ SPECIAL_SINCE = {LATEST: 0, EARLIEST: 0, MAX_TIMESTAMP: 7, EARLIEST_LOCAL: 8, LA
                  EARLIEST_PENDING_UPLOAD: 11}
 
 
-def _lookup(lg, timestamp: int, version: int) -> tuple[int, int, int]:
-    """(offset, timestamp, leader epoch) for one ListOffsets query."""
+def _lookup(p, timestamp: int, version: int, isolation: int) -> tuple[int, int, int]:
+    """(offset, timestamp, leader epoch) for one ListOffsets query of partition p."""
     if timestamp < 0 and version < SPECIAL_SINCE.get(timestamp, 2**15):
         raise KafkaError(ErrorCode.UNSUPPORTED_VERSION,
                          f"ListOffsets v{version} cannot ask for special timestamp {timestamp}")
     if timestamp == LATEST:
-        return lg.high_watermark, -1, lg.leader_epoch
+        return p.offset_limit(isolation), -1, p.leader_epoch
     if timestamp in (EARLIEST, EARLIEST_LOCAL):
-        return lg.log_start_offset, -1, lg.leader_epoch
+        return p.log_start_offset, -1, p.leader_epoch
     if timestamp in (LATEST_TIERED, EARLIEST_PENDING_UPLOAD):
         return NOT_FOUND
     if timestamp == MAX_TIMESTAMP:
         # The record holding the largest timestamp (its first occurrence), as
         # Kafka 4 answers, not the end of its batch.
-        ts, _offset = lg.max_timestamp()
-        found = lg.offset_for_timestamp(ts) if ts >= 0 else None
-        return (found[0], ts, lg.leader_epoch) if found else NOT_FOUND
-    found = lg.offset_for_timestamp(timestamp)
-    return (found[0], found[1], lg.leader_epoch) if found else NOT_FOUND
+        return p.max_timestamp_offset(isolation) or NOT_FOUND
+    return p.fetch_offset_for_timestamp(timestamp, isolation) or NOT_FOUND
 
 
 @api(API_KEY, "ListOffsets", 1, 11)
 def handle(ctx, request):
-    logs = ctx.broker.logs
+    rm = ctx.broker.replica_manager
+    isolation = getattr(request, "isolation_level", 0)
     topics = []
     for rt in request.topics:
         parts = []
         topics.append({"name": rt.name, "partitions": parts})
-        topic = logs.topics.get(rt.name)
         for rp in rt.partitions:
-            lg = topic.logs[rp.partition_index] if topic and 0 <= rp.partition_index < topic.partitions else None
-            if lg is None:
-                parts.append({"partition_index": rp.partition_index,
-                              "error_code": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-                              "timestamp": -1, "offset": -1, "leader_epoch": -1})
-                continue
             try:
-                _check_epoch(lg, getattr(rp, "current_leader_epoch", -1))
-                offset, ts, epoch = _lookup(lg, rp.timestamp, ctx.api_version)
+                p = rm.partition(rt.name, rp.partition_index)
+                p.check_current_leader_epoch(getattr(rp, "current_leader_epoch", -1))
+                offset, ts, epoch = _lookup(p, rp.timestamp, ctx.api_version, isolation)
                 parts.append({"partition_index": rp.partition_index, "error_code": ErrorCode.NONE,
                               "timestamp": ts, "offset": offset, "leader_epoch": epoch,
                               "old_style_offsets": [offset]})

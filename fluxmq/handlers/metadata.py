@@ -1,7 +1,8 @@
 """Metadata (key 3), v0-v13.
 
-Single node: this broker leads every partition with leader epoch 0 (stable,
-KIP-320), replicas = ISR = [node]. Topics requested by name that do not exist
+Topics and partitions come from the metadata image: on a single node this
+broker leads every partition with leader epoch 0 (stable, KIP-320),
+replicas = ISR = [node]. Topics requested by name that do not exist
 are auto-created when the request allows it (v4+ flag; always for v0-v3) and
 auto.create.topics.enable is true, with num.partitions partitions. Unknown
 names otherwise get UNKNOWN_TOPIC_OR_PARTITION, unknown ids (v10+)
@@ -14,7 +15,7 @@ import logging
 
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
-from fluxmq.log.manager import INTERNAL_TOPICS, validate_topic_name
+from fluxmq.metadata.controller import validate_topic_name
 from fluxmq.protocol.codec import ZERO_UUID, encode_response
 
 API_KEY = 3
@@ -28,14 +29,14 @@ def broker_list(ctx) -> list[dict]:
     return [{"node_id": ctx.broker.node_id, "host": lst.advertised_host, "port": lst.advertised_port, "rack": None}]
 
 
-def topic_metadata(broker, topic) -> dict:
-    node = broker.node_id
+def topic_metadata(topic) -> dict:
+    """A topic of the metadata image: every partition's leader, leader epoch, replicas and ISR."""
     return {
         "error_code": ErrorCode.NONE, "name": topic.name, "topic_id": topic.topic_id,
-        "is_internal": topic.name in INTERNAL_TOPICS,
-        "partitions": [{"error_code": ErrorCode.NONE, "partition_index": lg.partition, "leader_id": node,
-                        "leader_epoch": lg.leader_epoch, "replica_nodes": [node], "isr_nodes": [node],
-                        "offline_replicas": []} for lg in topic.logs],
+        "is_internal": topic.is_internal,
+        "partitions": [{"error_code": ErrorCode.NONE, "partition_index": p.index, "leader_id": p.leader,
+                        "leader_epoch": p.leader_epoch, "replica_nodes": p.replicas, "isr_nodes": p.isr,
+                        "offline_replicas": []} for p in topic.partitions],
         "topic_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
     }
 
@@ -43,17 +44,6 @@ def topic_metadata(broker, topic) -> dict:
 def _error_topic(name, topic_id, code) -> dict:
     return {"error_code": code, "name": name, "topic_id": topic_id or ZERO_UUID, "is_internal": False,
             "partitions": [], "topic_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED}
-
-
-def maybe_auto_create(broker, name: str, allowed: bool):
-    """The topic, auto-created if allowed; raises KafkaError otherwise."""
-    logs = broker.logs
-    topic = logs.topics.get(name)
-    if topic is not None:
-        return topic
-    if not (allowed and broker.config["auto.create.topics.enable"]):
-        raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"unknown topic {name}")
-    return logs.create_topic(name, broker.config["num.partitions"])
 
 
 class _ResponseCache:
@@ -84,18 +74,18 @@ _cache = _ResponseCache()
 
 @api(API_KEY, "Metadata", 0, 13)
 def handle(ctx, request):
-    logs = ctx.broker.logs
+    image = ctx.broker.image
     topics = request.topics
     # Keyed by listener (each advertises its own endpoint) and principal (what it may
     # see, once authorization exists): nothing cached is shared across either.
     key = (ctx.api_version, ctx.conn.listener.name, ctx.conn.principal,
            None if topics is None else tuple((t.name, getattr(t, "topic_id", None)) for t in topics),
            request.allow_auto_topic_creation if ctx.api_version >= 4 else True)
-    cached = _cache.get(logs.metadata_epoch, key)
+    cached = _cache.get(image.epoch, key)
     if cached is not None:
         return cached
     body = encode_response(API_KEY, ctx.api_version, _describe(ctx, request))
-    _cache.put(logs.metadata_epoch, key, body)  # after any auto-creation
+    _cache.put(image.epoch, key, body)  # after any auto-creation
     return body
 
 
@@ -105,20 +95,20 @@ def _describe(ctx, request) -> dict:
     allow_auto = request.allow_auto_topic_creation if version >= 4 else True
     requested = request.topics
     if requested is None or (version == 0 and len(requested) == 0):
-        topics = [topic_metadata(broker, t) for t in broker.logs.topics.values()]
+        topics = [topic_metadata(t) for t in broker.image.topics.values()]
     else:
         topics = []
         for rt in requested:
             name = rt.name
             topic_id = getattr(rt, "topic_id", None)
             if name is None and topic_id not in (None, ZERO_UUID):
-                topic = broker.logs.topics_by_id.get(topic_id)
-                topics.append(topic_metadata(broker, topic) if topic else
+                topic = broker.image.topics_by_id.get(topic_id)
+                topics.append(topic_metadata(topic) if topic else
                               _error_topic(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID))
                 continue
             try:
                 validate_topic_name(name or "")
-                topics.append(topic_metadata(broker, maybe_auto_create(broker, name, allow_auto)))
+                topics.append(topic_metadata(broker.controller.topic_or_auto_create(name, allow_auto)))
             except KafkaError as e:
                 if e.code == ErrorCode.INVALID_TOPIC_EXCEPTION:
                     log.info("metadata request from %s names an invalid topic %r: %s", ctx.client_id, name, e)
@@ -126,8 +116,8 @@ def _describe(ctx, request) -> dict:
     return {
         "throttle_time": 0,
         "brokers": broker_list(ctx),
-        "cluster_id": broker.logs.cluster_id,
-        "controller_id": broker.node_id,
+        "cluster_id": broker.image.cluster_id,
+        "controller_id": broker.image.controller_id,
         "topics": topics,
         "cluster_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
         "error_code": ErrorCode.NONE,

@@ -29,9 +29,9 @@ API_KEY = 8
 @api(API_KEY, "OffsetCommit", 2, 10)
 def handle(ctx, request):
     version = ctx.api_version
-    logs = ctx.broker.logs
+    image = ctx.broker.image
     valid, errors = known_partitions(
-        logs, request.topics,
+        image, request.topics,
         lambda p: (p.partition_index, p.committed_offset, getattr(p, "committed_leader_epoch", -1),
                    p.committed_metadata))
     retention = to_ms(request.retention_time) if version <= 4 else -1
@@ -43,4 +43,4 @@ def handle(ctx, request):
     else:
         result = {"topics": []}
     return then(result, lambda r: {"throttle_time": 0,
-                                   "topics": partition_errors(logs, request.topics, r["topics"], errors)})
+                                   "topics": partition_errors(image, request.topics, r["topics"], errors)})

@@ -17,14 +17,14 @@ API_KEY = 47
 
 @api(API_KEY, "OffsetDelete", 0, 0)
 def handle(ctx, request):
-    logs = ctx.broker.logs
-    valid, errors = known_partitions(logs, request.topics, lambda p: p.partition_index)
+    image = ctx.broker.image
+    valid, errors = known_partitions(image, request.topics, lambda p: p.partition_index)
     result = ctx.broker.groups.run("delete_offsets", group_id=request.group_id, topics=valid)
-    return then(result, lambda r: _merge(logs, request, r, errors))
+    return then(result, lambda r: _merge(image, request, r, errors))
 
 
-def _merge(logs, request, response: dict, errors: dict) -> dict:
+def _merge(image, request, response: dict, errors: dict) -> dict:
     if response["error_code"] != ErrorCode.NONE:
         return {"error_code": response["error_code"], "throttle_time": 0, "topics": []}
     return {"error_code": ErrorCode.NONE, "throttle_time": 0,
-            "topics": partition_errors(logs, request.topics, response["topics"], errors)}
+            "topics": partition_errors(image, request.topics, response["topics"], errors)}

@@ -38,16 +38,16 @@ def fetch_group(ctx, group_id, topics, require_stable, member_id=None, member_ep
 
 def _fetch_group_by_ids(ctx, g, require_stable) -> dict:
     """v10: the group's topics by id, mapped to names for the coordinator and back."""
-    logs = ctx.broker.logs
+    image = ctx.broker.image
     known, unknown = [], []
     for t in g.topics or ():
-        topic = logs.topics_by_id.get(t.topic_id)
+        topic = image.topics_by_id.get(t.topic_id)
         (known if topic is not None else unknown).append((topic, t))
     topics = None if g.topics is None else [(topic.name, list(t.partition_indexes)) for topic, t in known]
     group = fetch_group(ctx, g.group_id, topics, require_stable, g.member_id, g.member_epoch)
     out = []
     for t in group["topics"]:
-        topic = logs.topics.get(t["name"])
+        topic = image.topics.get(t["name"])
         if topic is not None:  # offsets of a topic that is gone have no id to answer with
             out.append({"topic_id": topic.topic_id, "partitions": t["partitions"]})
     for _topic, t in unknown:

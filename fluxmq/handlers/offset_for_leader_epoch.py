@@ -4,7 +4,8 @@ For each partition: the largest leader epoch <= the requested one and the
 offset where it ends (KIP-101, KIP-279), as the leader answers it
 (Partition.lastOffsetForLeaderEpoch): for the current epoch, the log end
 offset; for a newer epoch or UNDEFINED (-1), epoch -1 / offset -1 with no
-error. A single node has only epoch 0, starting at the log start.
+error; for an older one, the largest epoch below it and where the next one
+began, from the partition's leader-epoch cache (replication/partition.py).
 current_leader_epoch is checked as in Fetch (KIP-320): newer than ours is
 UNKNOWN_LEADER_EPOCH, older FENCED_LEADER_EPOCH. Unknown topics and
 partitions get UNKNOWN_TOPIC_OR_PARTITION. replica_id (v3+) is accepted and
@@ -14,7 +15,6 @@ same way, from the leader's log.
 
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
-from fluxmq.handlers.fetch import _check_epoch
 
 API_KEY = 23
 UNDEFINED_EPOCH = -1
@@ -27,19 +27,16 @@ def _epoch_end(index, code=ErrorCode.NONE, epoch=UNDEFINED_EPOCH, end=UNDEFINED_
 
 @api(API_KEY, "OffsetForLeaderEpoch", 2, 4)
 def handle(ctx, request):
-    logs = ctx.broker.logs
+    rm = ctx.broker.replica_manager
     topics = []
     for rt in request.topics:
         parts = []
         topics.append({"topic": rt.topic, "partitions": parts})
         for rp in rt.partitions:
-            lg = logs.get_log(rt.topic, rp.partition)
-            if lg is None:
-                parts.append(_epoch_end(rp.partition, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
-                continue
             try:
-                _check_epoch(lg, rp.current_leader_epoch)
-                epoch, end = lg.end_offset_for_epoch(rp.leader_epoch)
+                p = rm.partition(rt.topic, rp.partition)
+                p.check_current_leader_epoch(rp.current_leader_epoch)
+                epoch, end = p.end_offset_for_epoch(rp.leader_epoch)
             except KafkaError as e:
                 parts.append(_epoch_end(rp.partition, e.code))
                 continue

@@ -631,8 +631,8 @@ class LogCleaner:
 
     # ------------------------------------------------------- checkpoints
     def load_checkpoints(self) -> None:
-        from fluxmq.log.manager import _read_checkpoint
-        entries = _read_checkpoint(self.path)
+        from fluxmq.log.checkpoints import read_offsets
+        entries = read_offsets(self.path)
         for lg in self.manager.all_logs():
             offset = entries.get((lg.topic, lg.partition))
             if offset is not None:
@@ -643,9 +643,9 @@ class LogCleaner:
                 if self.manager.get_log(lg.topic, lg.partition) is lg}
 
     def write_checkpoint(self, entries: dict[tuple[str, int], int]) -> None:
-        from fluxmq.log.manager import _write_checkpoint
+        from fluxmq.log.checkpoints import write_offsets
         with self._checkpoint_lock:
-            _write_checkpoint(self.path, entries)
+            write_offsets(self.path, entries)
 
     def first_dirty_offset(self, lg) -> int:
         """The checkpoint, or the log start when it is missing or out of range."""

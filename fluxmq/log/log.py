@@ -116,7 +116,7 @@ class Log:
         return sum(s.size for s in self.segments)
 
     # -------------------------------------------------------------- segments
-    def _new_segment(self, base_offset: int) -> LogSegment:
+    def new_segment(self, base_offset: int) -> LogSegment:
         seg = LogSegment(self.dir, base_offset, self.config.index_interval_bytes, self.clock.milliseconds())
         self.segments.append(seg)
         self.base_offsets.append(base_offset)
@@ -138,7 +138,7 @@ class Log:
         """Closes the active segment for appends and starts one at the log end."""
         old = self.active_segment
         old.flush_indexes()
-        return self._new_segment(self.log_end_offset)
+        return self.new_segment(self.log_end_offset)
 
     # ---------------------------------------------------------------- append
     def prepare_append(self, records, now_ms: int) -> AppendPlan | AppendResult:
@@ -175,7 +175,7 @@ class Log:
             if self.segments:
                 self.roll()
             else:
-                self._new_segment(self.log_end_offset)
+                self.new_segment(self.log_end_offset)
             new_segment = True
         first = self.log_end_offset
         native.assign_offsets(buf, infos, 1, first, self.leader_epoch)
@@ -280,16 +280,21 @@ class Log:
                 return seg, pos
         return None
 
-    def read(self, offset: int, max_bytes: int) -> FileRange | None:
+    def read(self, offset: int, max_bytes: int, max_offset: int | None = None) -> FileRange | None:
         """The file range holding whole batches from `offset` (inside a
-        batch: from its start), up to max_bytes but at least one batch; None
-        at the log end. Raises OFFSET_OUT_OF_RANGE."""
+        batch: from its start), up to max_bytes but at least one batch, and
+        no batch at or beyond max_offset (the high watermark); None at the
+        end. Raises OFFSET_OUT_OF_RANGE."""
         found = self.locate(offset)
         if found is None:
             return None
         seg, pos = found
         length = seg.read_length(pos, max_bytes)
-        return FileRange(seg.fd, pos, length) if length else None
+        if max_offset is not None and max_offset < seg.next_offset:
+            end = seg.find_batch(max_offset)  # the first batch not to send
+            if end is not None:
+                length = min(length, end - pos)
+        return FileRange(seg.fd, pos, length) if length > 0 else None
 
     def iter_batches(self):
         """Every stored batch as bytes, from the log start (to replay
@@ -328,16 +333,6 @@ class Log:
             if seg.max_timestamp > best[0]:
                 best = (seg.max_timestamp, seg.offset_of_max_timestamp)
         return best
-
-    # -------------------------------------------------------- leader epochs
-    def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
-        """OffsetForLeaderEpoch (KIP-279): (epoch, end offset) of the largest
-        epoch <= the requested one. A single node has one epoch."""
-        if epoch < 0:
-            return -1, -1
-        if epoch >= self.leader_epoch:
-            return (self.leader_epoch, self.log_end_offset) if epoch == self.leader_epoch else (-1, -1)
-        return -1, -1
 
     # ------------------------------------------------------------- retention
     def delete_segments_before(self, segments: list[LogSegment]) -> int:

@@ -22,7 +22,8 @@ from fluxmq.config import BrokerConfig
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.log import cleaner as cleaner_mod
 from fluxmq.log.log import AppendPlan, append_plans
-from fluxmq.log.manager import LogManager
+from fluxmq.node import Node
+from fluxmq.replication.replica_manager import COORDINATOR
 from fluxmq.log.records import iter_records
 from fluxmq.util.clock import ManualClock
 
@@ -44,20 +45,19 @@ def clock():
     return ManualClock()
 
 
-def manager(tmp_path, clock, **broker) -> LogManager:
+def manager(tmp_path, clock, **broker) -> Node:
+    """A broker's storage without a network: metadata, logs (m.logs), replica manager."""
     cfg = BrokerConfig()
     for key, value in broker.items():
         cfg.set(key.replace("_", "."), value)
-    m = LogManager(cfg, str(tmp_path / "data"), clock)
-    m.startup()
-    return m
+    return Node(cfg, str(tmp_path / "data"), clock).startup()
 
 
-def compacted(m: LogManager, name: str = "c", **configs):
+def compacted(m: Node, name: str = "c", **configs):
     conf = {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.01", "segment.bytes": str(1 << 20)}
     conf.update({k.replace("_", "."): str(v) for k, v in configs.items()})
-    m.create_topic(name, 1, conf)
-    return m.get_log(name, 0)
+    m.controller.create_topic(name, 1, conf)
+    return m.logs.get_log(name, 0)
 
 
 def append(lg, clock, pairs, producer=None, codec=None, ts_deltas=None):
@@ -99,13 +99,13 @@ def records(lg):
     return [(o, k, v) for _h, recs in batches(lg) for o, _t, k, v in recs]
 
 
-def crash(m: LogManager) -> None:
+def crash(m: Node) -> None:
     """kill -9: no marker, no checkpoints, nothing flushed by us."""
-    for lg in m.all_logs():
+    for lg in m.logs.all_logs():
         lg.close(clean=False)
 
 
-def reload(tmp_path, clock, **broker) -> LogManager:
+def reload(tmp_path, clock, **broker) -> Node:
     return manager(tmp_path, clock, **broker)
 
 
@@ -127,7 +127,7 @@ def test_only_the_latest_record_per_key_stays_and_offsets_do_not_change(tmp_path
     overwrite_rounds(lg, clock)                      # offsets 0-11 in 4 closed segments
     append(lg, clock, [(b"z", b"active")])           # offset 12, active segment: never cleaned
     assert len(lg.segments) == 5
-    result = m.cleaner.clean_once()
+    result = m.logs.cleaner.clean_once()
     assert result is not None and result.end_offset == 12
     assert records(lg) == [(9, b"a", b"r3"), (10, b"b", b"r3"), (11, b"c", b"r3"), (12, b"z", b"active")]
     assert lg.log_start_offset == 0 and lg.log_end_offset == 13
@@ -137,14 +137,14 @@ def test_only_the_latest_record_per_key_stays_and_offsets_do_not_change(tmp_path
         r = lg.read(offset, 1 << 20)
         assert struct.unpack_from(">q", os.pread(r.fd, 8, r.offset))[0] == 9
     assert struct.unpack_from(">q", os.pread(lg.read(12, 1 << 20).fd, 8, lg.read(12, 1 << 20).offset))[0] == 12
-    assert m.cleaner.clean_once() is None  # nothing dirty any more
+    assert m.logs.cleaner.clean_once() is None  # nothing dirty any more
     assert "c 0 12" in (tmp_path / "data" / cleaner_mod.CLEANER_CHECKPOINT_FILE).read_text()
     assert not [n for n in files(lg) if n.endswith((".cleaned", ".swap"))]
     m.shutdown()
     m2 = reload(tmp_path, clock)
-    lg2 = m2.get_log("c", 0)
+    lg2 = m2.logs.get_log("c", 0)
     assert records(lg2) == [(9, b"a", b"r3"), (10, b"b", b"r3"), (11, b"c", b"r3"), (12, b"z", b"active")]
-    assert m2.cleaner.first_dirty_offset(lg2) == 12
+    assert m2.logs.cleaner.first_dirty_offset(lg2) == 12
     assert append(lg2, clock, [(b"a", b"new")]).base_offset == 13
 
 
@@ -158,7 +158,7 @@ def test_batches_are_rebuilt_with_their_offsets_and_last_offset_delta(tmp_path, 
     append(lg, clock, [(b"d", b"2")])  # offset 7
     roll(lg, clock)
     append(lg, clock, [(b"x", b"x")])
-    m.cleaner.clean_once()
+    m.logs.cleaner.clean_once()
     got = batches(lg)
     first = got[0]
     assert first[0][0] == 0 and first[0][6] == 2 and first[0][12] == 1  # base 0, lastOffsetDelta 2, 1 record
@@ -183,7 +183,7 @@ def test_small_segments_merge_up_to_segment_bytes(tmp_path, clock):
         roll(lg, clock)
     append(lg, clock, [(b"z", b"1")])
     before = records(lg)
-    assert m.cleaner.clean_once() is not None
+    assert m.logs.cleaner.clean_once() is not None
     assert records(lg) == before
     closed = lg.segments[:-1]
     assert 3 <= len(closed) < 12 and all(s.size <= 400 for s in closed)
@@ -192,14 +192,14 @@ def test_small_segments_merge_up_to_segment_bytes(tmp_path, clock):
 
 def test_a_full_offset_map_spreads_the_dirty_section_over_several_passes(tmp_path, clock):
     m = manager(tmp_path, clock, log_cleaner_dedupe_buffer_size=270)  # 270 / 24 * 0.9: 10 keys
-    assert m.cleaner.max_map_entries == 10
+    assert m.logs.cleaner.max_map_entries == 10
     lg = compacted(m)
     for prefix in (b"a", b"b", b"a"):
         append(lg, clock, [(prefix + b"%d" % j, prefix) for j in range(8)])
         roll(lg, clock)
     append(lg, clock, [(b"z", b"1")])
     ends = []
-    while (result := m.cleaner.clean_once()) is not None:
+    while (result := m.logs.cleaner.clean_once()) is not None:
         ends.append(result.end_offset)
         assert len(ends) < 5
     assert ends == [8, 16, 24]
@@ -213,7 +213,7 @@ def test_an_aborted_clean_leaves_no_files(tmp_path, clock):
     overwrite_rounds(lg, clock)
     append(lg, clock, [(b"z", b"1")])
     now = clock.milliseconds()
-    job = m.cleaner.prepare(m.cleaner.log_to_clean(lg, now), now)
+    job = m.logs.cleaner.prepare(m.logs.cleaner.log_to_clean(lg, now), now)
     job.abort.set()  # what LogCleaner.shutdown does
     with pytest.raises(cleaner_mod.CleanAborted):
         cleaner_mod.clean(job)
@@ -231,24 +231,24 @@ def test_tombstones_stay_until_delete_retention_ms_after_their_first_clean(tmp_p
     roll(lg, clock)
     append(lg, clock, [(b"z", b"1")])
     clock.advance(1000)
-    m.cleaner.clean_once()
+    m.logs.cleaner.clean_once()
     assert records(lg) == [(1, b"b", b"1"), (2, b"a", None), (3, b"z", b"1")]
     header, recs = [(h, r) for h, r in batches(lg) if h[0] == 2][0]
     assert header[5] & DELETE_HORIZON_BIT and header[7] == clock.milliseconds() + 10_000  # KIP-534 horizon
     assert recs[0][1] == tombstone_ts  # the record's timestamp did not move with baseTimestamp
-    assert m.cleaner.clean_once() is None
+    assert m.logs.cleaner.clean_once() is None
     clock.advance(9_999)
-    assert m.cleaner.clean_once() is None  # horizon not reached
+    assert m.logs.cleaner.clean_once() is None  # horizon not reached
     # A restart forgets nothing: the horizon is in the batch.
     m.shutdown()
     m = reload(tmp_path, clock)
-    lg = m.get_log("c", 0)
+    lg = m.logs.get_log("c", 0)
     assert records(lg) == [(1, b"b", b"1"), (2, b"a", None), (3, b"z", b"1")]
-    assert m.cleaner.clean_once() is None
+    assert m.logs.cleaner.clean_once() is None
     clock.advance(1)
-    assert m.cleaner.clean_once() is not None  # the horizon passed: cleaned without new data
+    assert m.logs.cleaner.clean_once() is not None  # the horizon passed: cleaned without new data
     assert records(lg) == [(1, b"b", b"1"), (3, b"z", b"1")]
-    assert m.cleaner.clean_once() is None
+    assert m.logs.cleaner.clean_once() is None
 
 
 def test_a_tombstone_superseded_by_a_later_value_goes_at_once(tmp_path, clock):
@@ -259,7 +259,7 @@ def test_a_tombstone_superseded_by_a_later_value_goes_at_once(tmp_path, clock):
     append(lg, clock, [(b"a", b"2")])
     roll(lg, clock)
     append(lg, clock, [(b"z", b"1")])
-    m.cleaner.clean_once()
+    m.logs.cleaner.clean_once()
     assert records(lg) == [(2, b"a", b"2"), (3, b"z", b"1")]
 
 
@@ -270,13 +270,13 @@ def test_min_compaction_lag_ms_keeps_recent_segments_dirty(tmp_path, clock):
     clock.advance(30_000)
     overwrite_rounds(lg, clock, rounds=1)  # a newer segment (offsets 6-8)
     append(lg, clock, [(b"z", b"1")])
-    assert m.cleaner.clean_once() is None
+    assert m.logs.cleaner.clean_once() is None
     clock.advance(30_001)  # the first two segments are now old enough, the third is not
-    result = m.cleaner.clean_once()
+    result = m.logs.cleaner.clean_once()
     assert result.end_offset == 6
     assert [o for o, _k, _v in records(lg)] == [3, 4, 5, 6, 7, 8, 9]
     clock.advance(30_000)
-    m.cleaner.clean_once()
+    m.logs.cleaner.clean_once()
     assert [o for o, _k, _v in records(lg)] == [6, 7, 8, 9]
 
 
@@ -287,19 +287,19 @@ def test_the_dirty_ratio_must_exceed_min_cleanable_dirty_ratio(tmp_path, clock):
         append(lg, clock, [(b"k%d-%d" % (i, j), b"v" * 50) for j in range(10)])
         roll(lg, clock)
     append(lg, clock, [(b"z", b"1")])
-    assert m.cleaner.log_to_clean(lg, clock.milliseconds()).ratio == 1.0
-    assert m.cleaner.clean_once() is not None
+    assert m.logs.cleaner.log_to_clean(lg, clock.milliseconds()).ratio == 1.0
+    assert m.logs.cleaner.clean_once() is not None
     clean_size = lg.segments[0].size
     append(lg, clock, [(b"k0-0", b"w")])  # a small dirty segment
     roll(lg, clock)
-    assert m.cleaner.log_to_clean(lg, clock.milliseconds()) is None
-    assert m.cleaner.clean_once() is None
+    assert m.logs.cleaner.log_to_clean(lg, clock.milliseconds()) is None
+    assert m.logs.cleaner.clean_once() is None
     while sum(s.size for s in lg.segments[1:-1]) <= clean_size:
         append(lg, clock, [(b"k1-%d" % j, b"w" * 50) for j in range(10)])
         roll(lg, clock)
-    ltc = m.cleaner.log_to_clean(lg, clock.milliseconds())
+    ltc = m.logs.cleaner.log_to_clean(lg, clock.milliseconds())
     assert ltc is not None and ltc.ratio > 0.5 and "dirty ratio" in ltc.reason
-    assert m.cleaner.clean_once() is not None
+    assert m.logs.cleaner.clean_once() is not None
     assert {k: v for _o, k, v in records(lg)}[b"k0-0"] == b"w"
 
 
@@ -309,15 +309,15 @@ def test_max_compaction_lag_ms_forces_a_clean_below_the_ratio(tmp_path, clock):
     for i in range(4):
         append(lg, clock, [(b"k%d-%d" % (i, j), b"v" * 20) for j in range(20)])
         roll(lg, clock)
-    assert m.cleaner.clean_once() is not None  # ratio 1.0
+    assert m.logs.cleaner.clean_once() is not None  # ratio 1.0
     append(lg, clock, [(b"k0-0", b"w")])
     roll(lg, clock)
     append(lg, clock, [(b"z", b"1")])
-    assert m.cleaner.clean_once() is None  # ratio far below 0.9
+    assert m.logs.cleaner.clean_once() is None  # ratio far below 0.9
     clock.advance(10_001)
-    ltc = m.cleaner.log_to_clean(lg, clock.milliseconds())
+    ltc = m.logs.cleaner.log_to_clean(lg, clock.milliseconds())
     assert ltc is not None and "max.compaction.lag.ms" in ltc.reason
-    m.cleaner.clean_once()
+    m.logs.cleaner.clean_once()
     assert [(k, v) for _o, k, v in records(lg) if k == b"k0-0"] == [(b"k0-0", b"w")]
     # KIP-354: the active segment rolls once it is max.compaction.lag.ms old, so it gets cleaned too.
     clock.advance(10_001)
@@ -335,7 +335,7 @@ def test_compressed_batches_are_filtered_and_recompressed_in_their_codec(tmp_pat
     append(lg, clock, [(b"b", b"3" * 100)], codec=codec)
     roll(lg, clock)
     append(lg, clock, [(b"z", b"1")])
-    m.cleaner.clean_once()
+    m.logs.cleaner.clean_once()
     got = batches(lg)
     assert [h[5] & 0x07 for h, _r in got[:2]] == [CODEC_IDS[codec]] * 2
     first = got[0][0]
@@ -358,7 +358,7 @@ def test_idempotent_producer_state_survives_a_clean_and_a_reload(tmp_path, clock
     append(lg, clock, [(b"a", b"5")])                                      # offset 6 supersedes all of pid 7
     roll(lg, clock)
     append(lg, clock, [(b"z", b"1")])
-    m.cleaner.clean_once()
+    m.logs.cleaner.clean_once()
     got = batches(lg)
     pid7 = [h for h, _r in got if h[9] == 7]
     assert len(pid7) == 1  # Kafka's RETAIN_EMPTY: only the producer's last batch, emptied
@@ -368,7 +368,7 @@ def test_idempotent_producer_state_survives_a_clean_and_a_reload(tmp_path, clock
     assert records(lg) == [(5, b"x", b"2"), (6, b"a", b"5"), (7, b"z", b"1")]
     m.shutdown()
     m2 = reload(tmp_path, clock)
-    lg2 = m2.get_log("c", 0)
+    lg2 = m2.logs.get_log("c", 0)
     state = lg2.producer_state.producers
     assert state[7].last_seq == 3 and state[7].batches[-1].first_offset == 3
     assert state[8].last_seq == 1
@@ -384,13 +384,13 @@ def test_records_without_a_key_are_dropped(tmp_path, clock):
     """A topic switched from delete to compact may hold keyless records; the
     cleaner drops them, as Kafka's does."""
     m = manager(tmp_path, clock)
-    m.create_topic("t", 1, {"segment.bytes": str(1 << 20)})
-    lg = m.get_log("t", 0)
+    m.controller.create_topic("t", 1, {"segment.bytes": str(1 << 20)})
+    lg = m.logs.get_log("t", 0)
     append(lg, clock, [(None, b"keyless"), (b"a", b"1")])
     roll(lg, clock)
-    m.alter_topic_configs("t", {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": 0.01})
+    m.controller.alter_topic_configs("t", {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": 0.01})
     append(lg, clock, [(b"z", b"1")])
-    m.cleaner.clean_once()
+    m.logs.cleaner.clean_once()
     assert records(lg) == [(1, b"a", b"1"), (2, b"z", b"1")]
 
 
@@ -402,9 +402,9 @@ def test_compact_delete_topics_get_retention_and_compaction(tmp_path, clock):
     clock.advance(60_001)
     overwrite_rounds(lg, clock, rounds=2)
     append(lg, clock, [(b"z", b"1")])
-    m.apply_retention()
+    m.logs.apply_retention()
     assert lg.log_start_offset == 6
-    m.cleaner.clean_once()
+    m.logs.cleaner.clean_once()
     assert records(lg) == [(9, b"a", b"r1"), (10, b"b", b"r1"), (11, b"c", b"r1"), (12, b"z", b"1")]
     assert lg.log_start_offset == 6
 
@@ -415,14 +415,14 @@ def test_a_clean_is_dropped_when_retention_changed_the_log_meanwhile(tmp_path, c
     overwrite_rounds(lg, clock, rounds=3)
     append(lg, clock, [(b"z", b"1")])
     now = clock.milliseconds()
-    job = m.cleaner.prepare(m.cleaner.log_to_clean(lg, now), now)
+    job = m.logs.cleaner.prepare(m.logs.cleaner.log_to_clean(lg, now), now)
     result = cleaner_mod.clean(job)
     assert any(n.endswith(".cleaned") for n in files(lg))
     lg.delete_segments_before([lg.segments[0]])  # retention, while the worker ran
-    assert m.cleaner.swap(job, result) is False
+    assert m.logs.cleaner.swap(job, result) is False
     assert not any(n.endswith((".cleaned", ".swap")) for n in files(lg))
     assert [o for o, _k, _v in records(lg)] == list(range(3, 10))
-    assert m.cleaner.clean_once() is not None  # the next pass cleans what is there now
+    assert m.logs.cleaner.clean_once() is not None  # the next pass cleans what is there now
     assert [o for o, _k, _v in records(lg)] == [6, 7, 8, 9]
 
 
@@ -434,7 +434,7 @@ def test_a_fetch_holding_a_replaced_segment_keeps_reading_it(tmp_path, clock):
     r = lg.read(0, 1 << 20)
     before = os.pread(r.fd, r.length, r.offset)
     held = os.dup(r.fd)  # what fmq_net_send_file does with a FileRange
-    m.cleaner.clean_once()
+    m.logs.cleaner.clean_once()
     try:
         assert os.pread(held, r.length, r.offset) == before
     finally:
@@ -470,14 +470,14 @@ def test_a_crash_at_any_step_of_the_swap_leaves_old_or_new_segments(tmp_path, cl
     append(lg, clock, [(b"z", b"1")])
     original = records(lg)
     now = clock.milliseconds()
-    job = m.cleaner.prepare(m.cleaner.log_to_clean(lg, now), now)
+    job = m.logs.cleaner.prepare(m.logs.cleaner.log_to_clean(lg, now), now)
     result = cleaner_mod.clean(job)
     assert len(result.groups) == 1 and len(result.groups[0][0]) == 4
     _swap_until(lg, job, result, step)
     result.groups[0][1].close()
     crash(m)
     m2 = reload(tmp_path, clock)
-    lg2 = m2.get_log("c", 0)
+    lg2 = m2.logs.get_log("c", 0)
     expected = original if step == "cleaned" else [(9, b"a", b"r3"), (10, b"b", b"r3"), (11, b"c", b"r3"),
                                                    (12, b"z", b"1")]
     assert records(lg2) == expected
@@ -486,7 +486,7 @@ def test_a_crash_at_any_step_of_the_swap_leaves_old_or_new_segments(tmp_path, cl
     logs = [n for n in files(lg2) if n.endswith(".log")]
     assert len(logs) == (5 if step == "cleaned" else 2)
     # The reloaded log compacts (again) and keeps working.
-    m2.cleaner.clean_once()
+    m2.logs.cleaner.clean_once()
     assert records(lg2)[-4:] == [(9, b"a", b"r3"), (10, b"b", b"r3"), (11, b"c", b"r3"), (12, b"z", b"1")]
     assert append(lg2, clock, [(b"a", b"after")]).base_offset == 13
 
@@ -507,7 +507,7 @@ def test_old_segments_past_the_swaps_last_offset_are_kept_at_load(tmp_path, cloc
     roll(lg, clock)
     append(lg, clock, [(b"z", b"1")])
     now = clock.milliseconds()
-    job = m.cleaner.prepare(m.cleaner.log_to_clean(lg, now), now)
+    job = m.logs.cleaner.prepare(m.logs.cleaner.log_to_clean(lg, now), now)
     result = cleaner_mod.clean(job)
     (first_sources, first_new), (_second_sources, second_new) = result.groups
     assert [s.base for s in first_sources] == [0, 1] and first_new.next_offset == 1
@@ -518,12 +518,12 @@ def test_old_segments_past_the_swaps_last_offset_are_kept_at_load(tmp_path, cloc
     first_new.close()
     crash(m)
     m2 = reload(tmp_path, clock)
-    lg2 = m2.get_log("c", 0)
+    lg2 = m2.logs.get_log("c", 0)
     expected = [(0, b"a", b"1"), (2, b"b", b"2" * 200), (3, b"z", b"1")]
     if not deleted:
         expected.insert(1, (1, b"b", b"1"))
     assert records(lg2) == expected
-    m2.cleaner.clean_once()
+    m2.logs.cleaner.clean_once()
     assert records(lg2) == [(0, b"a", b"1"), (2, b"b", b"2" * 200), (3, b"z", b"1")]
 
 
@@ -534,12 +534,14 @@ def test_consumer_offsets_replay_gives_the_same_state_after_a_clean(tmp_path, cl
     from fluxmq.log.batch_builder import build_batch as coordinator_batch
 
     m = manager(tmp_path, clock, offsets_topic_num_partitions=1)
-    m.ensure_internal_topic(GROUP_METADATA_TOPIC, 1, {"cleanup.policy": "compact", "compression.type": "producer",
+    m.controller.ensure_internal_topic(GROUP_METADATA_TOPIC, 1, {"cleanup.policy": "compact", "compression.type": "producer",
                                                      "min.cleanable.dirty.ratio": "0.01"})
-    lg = m.get_log(GROUP_METADATA_TOPIC, 0)
+    lg = m.logs.get_log(GROUP_METADATA_TOPIC, 0)
 
     def write(*records):
-        m.append_internal(lg, coordinator_batch([rec.encode(r) for r in records], clock.milliseconds()))
+        batch = coordinator_batch([rec.encode(r) for r in records], clock.milliseconds())
+        (result,) = m.replica_manager.append_records([(GROUP_METADATA_TOPIC, 0, batch)], 1, 0, COORDINATOR)
+        assert result.error == 0, result
 
     for i in range(30):
         write(*[rec.offset_commit("g1", "t", p, i * 10 + p, 0, f"m{i}", clock.milliseconds()) for p in range(3)])
@@ -552,14 +554,14 @@ def test_consumer_offsets_replay_gives_the_same_state_after_a_clean(tmp_path, cl
     roll(lg, clock)
     write(rec.offset_commit("g3", "u", 0, 1, 0, "", clock.milliseconds()))  # active segment
 
-    def state(logs):
-        coord = GroupCoordinator(logs, logs.config, clock)
+    def state(node):
+        coord = GroupCoordinator(node, node.config, clock)
         coord.load()
         return coord.offsets.offsets, sorted(coord.groups)
 
     before = state(m)
     size_before = lg.size_in_bytes()
-    assert m.cleaner.clean_once() is not None
+    assert m.logs.cleaner.clean_once() is not None
     assert lg.size_in_bytes() < size_before / 5
     assert state(m) == before
     m.shutdown()
@@ -579,11 +581,11 @@ def test_the_maintenance_pass_cleans_in_the_worker_thread(tmp_path, clock):
     old = lg.segments[:-1]
 
     async def main():
-        m.cleaner.maybe_clean()
-        task = m.cleaner._task
+        m.logs.cleaner.maybe_clean()
+        task = m.logs.cleaner._task
         assert task is not None
-        m.cleaner.maybe_clean()  # one pass at a time
-        assert m.cleaner._task is task
+        m.logs.cleaner.maybe_clean()  # one pass at a time
+        assert m.logs.cleaner._task is task
         await task
         await asyncio.sleep(0)
         # Replaced segments keep their fds for file.delete.delay.ms (a response may read
@@ -592,7 +594,7 @@ def test_the_maintenance_pass_cleans_in_the_worker_thread(tmp_path, clock):
 
     asyncio.run(main())
     clock.advance(lg.config.file_delete_delay_ms)
-    assert m.deleter.delete_due() == len(old)
+    assert m.logs.deleter.delete_due() == len(old)
     assert all(seg.fd == -1 for seg in old)
     assert records(lg) == [(9, b"a", b"r3"), (10, b"b", b"r3"), (11, b"c", b"r3"), (12, b"z", b"1")]
     m.shutdown()
@@ -605,7 +607,7 @@ def test_log_cleaner_enable_false_turns_compaction_off(tmp_path, clock):
     overwrite_rounds(lg, clock)
 
     async def main():
-        m.cleaner.maybe_clean()
-        assert m.cleaner._task is None
+        m.logs.cleaner.maybe_clean()
+        assert m.logs.cleaner._task is None
 
     asyncio.run(main())

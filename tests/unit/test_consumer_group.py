@@ -35,7 +35,7 @@ class Topics:
         self.topics_by_id = {}
 
     def create(self, name, partitions):
-        t = SimpleNamespace(name=name, topic_id=uuid.uuid4(), partitions=partitions)
+        t = SimpleNamespace(name=name, topic_id=uuid.uuid4(), partition_count=partitions)
         self.topics[name] = t
         self.topics_by_id[t.topic_id] = t
         return t
@@ -478,7 +478,7 @@ def test_partitions_added_and_topics_created_or_deleted_trigger_reassignment():
     b.join()
     settle([a, b])
     epoch = h.group.group_epoch
-    t.partitions = 4
+    t.partition_count = 4
     settle([a, b])
     assert h.group.group_epoch == epoch + 1
     assert len(a.owned | b.owned) == 4

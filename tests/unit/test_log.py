@@ -10,7 +10,7 @@ from fluxmq import native
 from fluxmq.config import BrokerConfig
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.log.log import AppendPlan, Log, LogConfig, append_plans
-from fluxmq.log.manager import LogManager
+from fluxmq.node import Node
 from fluxmq.log.producer_state import INT32_MAX
 from fluxmq.log.segment import SegmentDeleter
 from fluxmq.util.clock import ManualClock
@@ -138,26 +138,26 @@ def test_log_append_time_rewrites_the_batch_timestamp(tmp_path, clock):
 
 
 def _manager(tmp_path, clock):
-    cfg = BrokerConfig()
-    return LogManager(cfg, str(tmp_path / "data"), clock)
+    """A broker's storage without a network (fluxmq/node.py): metadata, logs, replicas."""
+    return Node(BrokerConfig(), str(tmp_path / "data"), clock)
 
 
 def test_recovery_truncates_a_torn_tail_and_keeps_producer_state(tmp_path, clock):
     m = _manager(tmp_path, clock)
     m.startup()
-    m.create_topic("t", 1)
-    lg = m.get_log("t", 0)
+    m.controller.create_topic("t", 1)
+    lg = m.logs.get_log("t", 0)
     b0 = batch(3, clock=clock, producer_id=5, producer_epoch=0, base_sequence=0)
     append(lg, b0, clock)
     append(lg, batch(2, clock=clock), clock)
     path = lg.active_segment.log_path
-    for g in list(m.all_logs()):
+    for g in list(m.logs.all_logs()):
         g.close(clean=False)  # a crash: no marker, no checkpoints
     with open(path, "ab") as f:
         f.write(batch(4, clock=clock)[:40])  # a torn write
     m2 = _manager(tmp_path, clock)
     m2.startup()
-    lg2 = m2.get_log("t", 0)
+    lg2 = m2.logs.get_log("t", 0)
     assert lg2.log_end_offset == 5
     assert os.path.getsize(path) == len(b0) + len(batch(2, clock=clock))
     assert append(lg2, b0, clock).duplicate  # the window survived the crash
@@ -167,8 +167,8 @@ def test_recovery_truncates_a_torn_tail_and_keeps_producer_state(tmp_path, clock
 def test_clean_shutdown_writes_marker_indexes_and_checkpoints(tmp_path, clock):
     m = _manager(tmp_path, clock)
     m.startup()
-    m.create_topic("t", 2, {"retention.ms": "1000"})
-    append(m.get_log("t", 1), batch(2, clock=clock), clock)
+    m.controller.create_topic("t", 2, {"retention.ms": "1000"})
+    append(m.logs.get_log("t", 1), batch(2, clock=clock), clock)
     m.shutdown()
     data = tmp_path / "data"
     assert (data / ".kafka_cleanshutdown").exists()
@@ -177,9 +177,9 @@ def test_clean_shutdown_writes_marker_indexes_and_checkpoints(tmp_path, clock):
     m2 = _manager(tmp_path, clock)
     m2.startup()
     assert not (data / ".kafka_cleanshutdown").exists()
-    assert m2.get_log("t", 1).log_end_offset == 2
-    assert m2.topics["t"].configs == {"retention.ms": 1000}
-    assert m2.topics["t"].topic_id == m.topics["t"].topic_id
+    assert m2.logs.get_log("t", 1).log_end_offset == 2
+    assert m2.image.topics["t"].configs == {"retention.ms": 1000}
+    assert m2.image.topics["t"].topic_id == m.image.topics["t"].topic_id
 
 
 def test_compacted_topics_refuse_records_without_keys(tmp_path, clock):

@@ -15,7 +15,7 @@ from fluxmq.errors import ErrorCode as E
 from fluxmq.group import records as rec
 from fluxmq.group.classic import S
 from fluxmq.group.runtime import GroupCoordinatorRuntime
-from fluxmq.log.manager import LogManager
+from fluxmq.node import Node
 from fluxmq.util.clock import ManualClock
 
 
@@ -227,11 +227,10 @@ def test_runtime_writes_to_consumer_offsets_and_loads_them_back(tmp_path):
     cfg = _broker_config()
 
     async def first_life():
-        logs = LogManager(cfg, str(tmp_path), clock)
-        logs.startup()
-        logs.start()
-        logs.create_topic("t", 2)
-        rt = GroupCoordinatorRuntime(logs, cfg, clock)
+        node = Node(cfg, str(tmp_path), clock).startup()
+        node.start()
+        node.controller.create_topic("t", 2)
+        rt = GroupCoordinatorRuntime(node, cfg, clock)
         rt.start()
         resp = await rt.run("commit_offsets", "g", -1, "", None, [("t", [(0, 42, 3, "meta"), (1, 7, -1, None)])], 9)
         assert [p["error_code"] for p in resp["topics"][0]["partitions"]] == [E.NONE, E.NONE]
@@ -244,16 +243,15 @@ def test_runtime_writes_to_consumer_offsets_and_loads_them_back(tmp_path):
         mid = joined["member_id"]
         synced = await rt.run("sync_group", "cg", 1, mid, "inst", "consumer", "range", [(mid, b"assign")])
         assert synced["assignment"] == b"assign"
-        topic = logs.topics["__consumer_offsets"]
-        assert topic.partitions == 5 and topic.configs["cleanup.policy"] == "compact"
+        topic = node.image.topics["__consumer_offsets"]
+        assert topic.partition_count == 5 and topic.configs["cleanup.policy"] == "compact"
         rt.shutdown()
-        logs.shutdown()
+        node.shutdown()
 
     async def second_life():
-        logs = LogManager(cfg, str(tmp_path), clock)
-        logs.startup()
-        logs.start()
-        rt = GroupCoordinatorRuntime(logs, cfg, clock)
+        node = Node(cfg, str(tmp_path), clock).startup()
+        node.start()
+        rt = GroupCoordinatorRuntime(node, cfg, clock)
         rt.start()
         got = rt.run("fetch_offsets", "g", [("t", [0, 1])])
         assert [(p["committed_offset"], p["committed_leader_epoch"], p["metadata"])
@@ -262,7 +260,7 @@ def test_runtime_writes_to_consumer_offsets_and_loads_them_back(tmp_path):
         assert group.state is S.STABLE and group.static_members == {"inst": next(iter(group.members))}
         assert next(iter(group.members.values())).assignment == b"assign"
         rt.shutdown()
-        logs.shutdown()
+        node.shutdown()
 
     asyncio.run(first_life())
     asyncio.run(second_life())
@@ -273,15 +271,14 @@ def test_runtime_maps_a_record_above_max_message_bytes_to_unknown_server_error(t
     cfg = _broker_config(**{"message.max.bytes": 2000, "offset.metadata.max.bytes": 100_000})
 
     async def run():
-        logs = LogManager(cfg, str(tmp_path), clock)
-        logs.startup()
-        logs.start()
-        logs.create_topic("t", 1)
-        rt = GroupCoordinatorRuntime(logs, cfg, clock)
+        node = Node(cfg, str(tmp_path), clock).startup()
+        node.start()
+        node.controller.create_topic("t", 1)
+        rt = GroupCoordinatorRuntime(node, cfg, clock)
         rt.start()
         resp = rt.run("commit_offsets", "g", -1, "", None, [("t", [(0, 1, -1, "x" * 5000)])], 9)
         assert resp["topics"][0]["partitions"][0]["error_code"] == E.UNKNOWN_SERVER_ERROR
         rt.shutdown()
-        logs.shutdown()
+        node.shutdown()
 
     asyncio.run(run())

@@ -1,0 +1,65 @@
+"""Checkpoint files in Kafka's formats (CheckpointFile / OffsetCheckpointFile /
+LeaderEpochCheckpointFile), written atomically: a temporary file, fsync,
+rename.
+
+    <data dir>/recovery-point-offset-checkpoint   per partition: offset below which data is synced
+    <data dir>/log-start-offset-checkpoint        per partition: first retained offset
+    <data dir>/replication-offset-checkpoint      per partition: high watermark
+    <data dir>/cleaner-offset-checkpoint          per compacted partition: first dirty offset
+
+        0                       version
+        <count>
+        <topic> <partition> <offset>     one line per entry
+
+    <partition dir>/leader-epoch-checkpoint       leader epochs and where each began
+
+        0
+        <count>
+        <epoch> <start offset>           ascending
+"""
+
+from __future__ import annotations
+
+import os
+
+VERSION = 0
+
+
+def write_atomically(path: str, text: str, durable: bool = True) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        if durable:
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _entries(path: str, fields: int) -> list[list[str]]:
+    """The entry lines of a checkpoint file; [] if it is missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except FileNotFoundError:
+        return []
+    return [parts for parts in (line.split() for line in lines[2:]) if len(parts) == fields]
+
+
+def read_offsets(path: str) -> dict[tuple[str, int], int]:
+    """OffsetCheckpointFile: {(topic, partition): offset}."""
+    return {(t, int(p)): int(o) for t, p, o in _entries(path, 3)}
+
+
+def write_offsets(path: str, entries: dict[tuple[str, int], int]) -> None:
+    body = "".join(f"{t} {p} {o}\n" for (t, p), o in sorted(entries.items()))
+    write_atomically(path, f"{VERSION}\n{len(entries)}\n{body}")
+
+
+def read_epochs(path: str) -> list[tuple[int, int]]:
+    """LeaderEpochCheckpointFile: [(epoch, start offset)]."""
+    return [(int(e), int(o)) for e, o in _entries(path, 2)]
+
+
+def write_epochs(path: str, entries: list[tuple[int, int]]) -> None:
+    body = "".join(f"{e} {o}\n" for e, o in entries)
+    write_atomically(path, f"{VERSION}\n{len(entries)}\n{body}")
