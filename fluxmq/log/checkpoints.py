@@ -25,10 +25,12 @@ import os
 VERSION = 0
 
 
-def write_atomically(path: str, text: str, durable: bool = True) -> None:
+def write_atomically(path: str, content: str | bytes, durable: bool = True) -> None:
+    """Readers see the old file or the new one, never a part; durable: fsync before the rename."""
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    with open(tmp, "wb") as f:
+        f.write(data)
         f.flush()
         if durable:
             os.fsync(f.fileno())

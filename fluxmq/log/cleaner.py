@@ -669,10 +669,10 @@ class LogCleaner:
         first_dirty = self.first_dirty_offset(lg)
         uncleanable = len(closed)
         for i, seg in enumerate(closed):
-            if seg in lg.dirty_segments or seg.fd < 0:
+            if seg in lg.local.dirty_segments or seg.fd < 0:
                 uncleanable = i  # not fsynced yet
                 break
-        dirty = min(max(0, bisect.bisect_right(lg.base_offsets, first_dirty) - 1), uncleanable)
+        dirty = min(max(0, bisect.bisect_right(lg.local.base_offsets, first_dirty) - 1), uncleanable)
         if cfg.min_compaction_lag_ms > 0:
             for i in range(dirty, uncleanable):
                 if closed[i].largest_timestamp() > now_ms - cfg.min_compaction_lag_ms:

@@ -45,10 +45,9 @@ def load_log(lg, clock, clean: bool, recovery_point: int, log_start: int) -> Non
         for b_base, last, pid, epoch, seq, _ts, _attrs in batches:
             if pid >= 0:
                 lg.producer_state.record(pid, epoch, seq, last - b_base, b_base, now)
-        lg.segments.append(seg)
-        lg.base_offsets.append(base)
+        lg.local.add_segment(seg)
     if not lg.segments:
-        lg.new_segment(log_start)
+        lg.local.new_segment(log_start)
     lg.log_start_offset = max(log_start, lg.segments[0].base_offset)
     if lg.segments[-1].size == 0 and lg.segments[-1].next_offset < lg.log_start_offset:
         lg.segments[-1].next_offset = lg.log_start_offset

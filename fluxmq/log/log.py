@@ -1,4 +1,8 @@
-"""Log: one partition's segmented log (Kafka's UnifiedLog + LocalLog).
+"""Log: one partition's log (Kafka's UnifiedLog): the policy over its
+segments, which LocalLog (local_log.py) keeps: what may be appended and at
+which offsets, when to roll, the log start offset and retention, the
+recovery point and when to flush, the producer state of idempotent
+producers, reads by offset and by timestamp.
 
 Appends are split in two so a produce request makes one native write call for
 all its partitions: `prepare_append` validates the batch, runs the
@@ -10,7 +14,6 @@ writes (`abort_append`). Nothing changes in memory unless the write succeeds.
 
 from __future__ import annotations
 
-import bisect
 import os
 from dataclasses import dataclass, field
 
@@ -18,10 +21,10 @@ from fluxmq import native
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.log.batch import CONTROL_BIT, NO_TIMESTAMP, TRANSACTIONAL_BIT
 from fluxmq.log.producer_state import Duplicate, ProducerStateManager
+from fluxmq.log.local_log import LocalLog
 from fluxmq.log.segment import LogSegment
 from fluxmq.log.validator import validate_records
 from fluxmq.util.file_range import FileRange
-
 
 
 @dataclass
@@ -81,47 +84,45 @@ class Log:
     def __init__(self, directory: str, topic: str, partition: int, config: LogConfig, clock, leader_epoch: int = 0,
                  deleter=None):
         """`deleter`: the SegmentDeleter removed segments go to (None: removed at once)."""
+        self.local = LocalLog(directory, config, clock, deleter)
         self.dir = directory
         self.topic = topic
         self.partition = partition
-        self.config = config
+        self._config = config
         self.clock = clock
-        self.leader_epoch = leader_epoch
-        self.segments: list[LogSegment] = []
-        self.base_offsets: list[int] = []
+        self.leader_epoch = leader_epoch  # stamped into appended batches (Partition sets it)
         self.log_start_offset = 0
         self.recovery_point = 0
         self.unflushed_messages = 0
         self.last_flush_ms = clock.monotonic_ms()
         self.producer_state = ProducerStateManager()
-        self.dirty_segments: set[LogSegment] = set()  # written since the last fdatasync
-        self.deleter = deleter
-        os.makedirs(directory, exist_ok=True)
+
+    @property
+    def config(self) -> LogConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: LogConfig) -> None:  # a topic's configs were altered
+        self._config = self.local.config = config
 
     # ------------------------------------------------------------- offsets
     @property
+    def segments(self) -> list[LogSegment]:
+        return self.local.segments
+
+    @property
     def active_segment(self) -> LogSegment:
-        return self.segments[-1]
+        return self.local.segments[-1]
 
     @property
     def log_end_offset(self) -> int:
-        return self.segments[-1].next_offset if self.segments else self.log_start_offset
-
-    @property
-    def high_watermark(self) -> int:
-        # Single node: the leader is the whole ISR, so everything appended is committed.
-        return self.log_end_offset
+        segments = self.local.segments
+        return segments[-1].next_offset if segments else self.log_start_offset
 
     def size_in_bytes(self) -> int:
-        return sum(s.size for s in self.segments)
+        return self.local.size_in_bytes()
 
     # -------------------------------------------------------------- segments
-    def new_segment(self, base_offset: int) -> LogSegment:
-        seg = LogSegment(self.dir, base_offset, self.config.index_interval_bytes, self.clock.milliseconds())
-        self.segments.append(seg)
-        self.base_offsets.append(base_offset)
-        return seg
-
     def _should_roll(self, incoming: int, now_ms: int) -> bool:
         seg = self.active_segment
         if seg.size == 0:
@@ -136,9 +137,7 @@ class Log:
 
     def roll(self) -> LogSegment:
         """Closes the active segment for appends and starts one at the log end."""
-        old = self.active_segment
-        old.flush_indexes()
-        return self.new_segment(self.log_end_offset)
+        return self.local.roll(self.log_end_offset)
 
     # ---------------------------------------------------------------- append
     def prepare_append(self, records, now_ms: int) -> AppendPlan | AppendResult:
@@ -171,11 +170,11 @@ class Log:
                 return AppendResult(d.batch.first_offset, NO_TIMESTAMP, self.log_start_offset, duplicate=True)
             producer = (b.producer_id, b.producer_epoch, b.base_sequence)
         new_segment = False
-        if not self.segments or self._should_roll(len(buf), now_ms):
-            if self.segments:
+        if not self.local.segments or self._should_roll(len(buf), now_ms):
+            if self.local.segments:
                 self.roll()
             else:
-                self.new_segment(self.log_end_offset)
+                self.local.new_segment(self.log_end_offset)
             new_segment = True
         first = self.log_end_offset
         native.assign_offsets(buf, infos, 1, first, self.leader_epoch)
@@ -232,7 +231,7 @@ class Log:
             self.producer_state.record(pid, epoch, seq, plan.last_offset - plan.first_offset, plan.first_offset,
                                        now_ms)
         self.unflushed_messages += plan.last_offset - plan.first_offset + 1
-        self.dirty_segments.add(seg)
+        self.local.dirty_segments.add(seg)
         return AppendResult(plan.first_offset, plan.log_append_time, self.log_start_offset)
 
     def abort_append(self, plan: AppendPlan) -> None:
@@ -241,29 +240,26 @@ class Log:
 
     @property
     def dirty(self) -> bool:
-        return bool(self.dirty_segments)
+        return bool(self.local.dirty_segments)
 
     def needs_flush(self, now_mono_ms: int) -> bool:
         cfg = self.config
-        rolled_unsynced = any(seg is not self.active_segment for seg in self.dirty_segments)
+        rolled_unsynced = any(seg is not self.active_segment for seg in self.local.dirty_segments)
         return self.dirty and (rolled_unsynced or self.unflushed_messages >= cfg.flush_messages
                                or now_mono_ms - self.last_flush_ms >= cfg.flush_ms)
 
     def dirty_fds(self) -> list[int]:
-        return [seg.fd for seg in self.dirty_segments if seg.fd >= 0]
+        return self.local.dirty_fds()
 
     def mark_flushed(self, upto_offset: int, now_mono_ms: int) -> None:
         """Everything below upto_offset is on disk."""
         self.recovery_point = max(self.recovery_point, upto_offset)
         if upto_offset >= self.log_end_offset:
-            self.dirty_segments.clear()
+            self.local.dirty_segments.clear()
             self.unflushed_messages = 0
         self.last_flush_ms = now_mono_ms
 
     # ------------------------------------------------------------------ read
-    def _segment_index(self, offset: int) -> int:
-        return max(0, bisect.bisect_right(self.base_offsets, offset) - 1)
-
     def check_offset(self, offset: int) -> None:
         if offset < self.log_start_offset or offset > self.log_end_offset:
             raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE,
@@ -273,42 +269,20 @@ class Log:
     def locate(self, offset: int) -> tuple[LogSegment, int] | None:
         """(segment, position) of the batch holding offset; None at the log end."""
         self.check_offset(offset)
-        for i in range(self._segment_index(offset), len(self.segments)):
-            seg = self.segments[i]
-            pos = seg.find_batch(offset)
-            if pos is not None:
-                return seg, pos
-        return None
+        return self.local.locate(offset)
 
     def read(self, offset: int, max_bytes: int, max_offset: int | None = None) -> FileRange | None:
         """The file range holding whole batches from `offset` (inside a
         batch: from its start), up to max_bytes but at least one batch, and
         no batch at or beyond max_offset (the high watermark); None at the
         end. Raises OFFSET_OUT_OF_RANGE."""
-        found = self.locate(offset)
-        if found is None:
-            return None
-        seg, pos = found
-        length = seg.read_length(pos, max_bytes)
-        if max_offset is not None and max_offset < seg.next_offset:
-            end = seg.find_batch(max_offset)  # the first batch not to send
-            if end is not None:
-                length = min(length, end - pos)
-        return FileRange(seg.fd, pos, length) if length > 0 else None
+        self.check_offset(offset)
+        return self.local.read(offset, max_bytes, max_offset)
 
     def iter_batches(self):
         """Every stored batch as bytes, from the log start (to replay
         coordinator state from an internal topic at start-up)."""
-        for seg in self.segments:
-            position = 0
-            while position < seg.size:
-                header = seg.batch_header(position)
-                if header is None:
-                    break
-                base, last, size = header
-                if last >= self.log_start_offset:
-                    yield os.pread(seg.fd, size, position)
-                position += size
+        return self.local.iter_batches(self.log_start_offset)
 
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first batch with a timestamp >= target."""
@@ -336,28 +310,12 @@ class Log:
 
     # ------------------------------------------------------------- retention
     def delete_segments_before(self, segments: list[LogSegment]) -> int:
-        """Deletes whole segments from the front (never the active one)."""
-        removed = []
-        for seg in segments:
-            if seg is self.active_segment:
-                break
-            self.dirty_segments.discard(seg)
-            self.segments.pop(0)
-            self.base_offsets.pop(0)
-            self.log_start_offset = max(self.log_start_offset, self.segments[0].base_offset)
-            seg.mark_deleted()
-            removed.append(seg)
-        self._release(removed)
+        """Deletes whole segments from the front (never the active one); the log
+        start offset moves to the first segment left."""
+        removed = self.local.remove_front(segments)
+        if removed:
+            self.log_start_offset = max(self.log_start_offset, self.local.segments[0].base_offset)
         return len(removed)
-
-    def _release(self, segments: list[LogSegment]) -> None:
-        """Segments this log no longer holds: to the deleter, which removes them
-        after file.delete.delay.ms (a response may still be reading them)."""
-        if self.deleter is not None:
-            self.deleter.schedule(segments, self.config.file_delete_delay_ms)
-        else:
-            for seg in segments:
-                seg.delete()
 
     def apply_retention(self, now_ms: int) -> int:
         cfg = self.config
@@ -385,52 +343,17 @@ class Log:
         return self.delete_segments_before(doomed) if doomed else 0
 
     def replace_segments(self, new: LogSegment, old: list[LogSegment]) -> None:
-        """Log compaction (fluxmq/log/cleaner.py; Kafka's LocalLog.replaceSegments):
-        `new`, a cleaned copy of the consecutive closed segments `old` with
-        the base offset of old[0] and its files suffixed ".cleaned", takes
-        their place. Crash-safe order: rename to ".swap" (from here the
-        loader completes the swap), rename the old segments ".deleted", then
-        the .swap to old[0]'s name. See cleaner.complete_interrupted_swaps.
-        The old segments go to the deleter: their fds stay open for
-        file.delete.delay.ms, since a response may still read them."""
-        i = next(k for k, seg in enumerate(self.segments) if seg is old[0])
-        assert all(self.segments[i + k] is seg for k, seg in enumerate(old)) and i + len(old) < len(self.segments)
-        new.change_suffix(".cleaned", ".swap")
-        for seg in old:
-            self.dirty_segments.discard(seg)
-            seg.mark_deleted()
-        new.change_suffix(".swap", "")  # takes old[0]'s name
-        self.segments[i:i + len(old)] = [new]
-        self.base_offsets[i:i + len(old)] = [new.base_offset]
-        self._release(old)
+        """Log compaction's swap of cleaned segments (LocalLog.replace_segments)."""
+        self.local.replace_segments(new, old)
 
     # --------------------------------------------------------- lifecycle
-    def truncate_fully(self) -> None:
-        """Every segment goes: unlinked now, closed by the deleter later."""
-        for seg in self.segments:
-            seg.delete(close=False)
-        self._release(list(self.segments))
-        self.segments.clear()
-        self.base_offsets.clear()
-        self.producer_state.truncate()
-
     def close(self, clean: bool) -> None:
-        for seg in self.segments:
-            if clean:
-                seg.flush_indexes()
-            seg.close()
+        self.local.close(clean)
 
     def delete(self) -> None:
-        self.truncate_fully()
-        for name in os.listdir(self.dir):
-            try:
-                os.unlink(os.path.join(self.dir, name))
-            except OSError:
-                pass
-        try:
-            os.rmdir(self.dir)
-        except OSError:
-            pass
+        """The topic was deleted: every segment and the partition directory go."""
+        self.local.delete()
+        self.producer_state.truncate()
 
 
 def append_plans(io, plans: list[AppendPlan], now_ms: int) -> list[AppendResult]:

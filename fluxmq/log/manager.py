@@ -139,7 +139,7 @@ class LogManager:
         lg = self.logs.get(key)
         if lg is None:
             lg = self._open_log(topic, partition)
-            lg.new_segment(0)
+            lg.local.new_segment(0)
             self.logs[key] = lg
         return lg
 

@@ -17,7 +17,8 @@ import struct
 
 from fluxmq import native
 from fluxmq.log.batch import HEADER_SIZE, I32, I64, LAST_OFFSET_DELTA_POS, LOG_OVERHEAD, MAX_TIMESTAMP_POS
-from fluxmq.log.index import OffsetIndex, TimeIndex
+from fluxmq.log.offset_index import OffsetIndex
+from fluxmq.log.time_index import TimeIndex
 
 OFFSET_AND_LENGTH = struct.Struct(">qi")  # baseOffset, batchLength: the start of every batch
 SCAN_CHUNK_BATCHES = 65536
