@@ -43,7 +43,7 @@ REGISTRY: dict[int, ApiHandler] = {}
 def then(value, fn):
     """fn(response), now or once an awaitable response is ready (the group
     handlers shape coordinator responses for the negotiated version with it)."""
-    if inspect.isawaitable(value):
+    if type(value) is not list and inspect.isawaitable(value):  # lists: the common, ready case
         async def chained():
             return fn(await value)
         return chained()

@@ -29,6 +29,7 @@ class LocalLog:
         self.config = config
         self.clock = clock
         self.deleter = deleter
+        # Changed in place only, never rebound: Log holds the same list.
         self.segments: list[LogSegment] = []
         self.base_offsets: list[int] = []  # of self.segments, for bisect
         self.dirty_segments: set[LogSegment] = set()  # written since the last fdatasync

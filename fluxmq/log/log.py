@@ -85,10 +85,11 @@ class Log:
                  deleter=None):
         """`deleter`: the SegmentDeleter removed segments go to (None: removed at once)."""
         self.local = LocalLog(directory, config, clock, deleter)
+        self.segments: list[LogSegment] = self.local.segments  # the same list, read on every append
         self.dir = directory
         self.topic = topic
         self.partition = partition
-        self._config = config
+        self.config = config  # read on every append; changed through reconfigure()
         self.clock = clock
         self.leader_epoch = leader_epoch  # stamped into appended batches (Partition sets it)
         self.log_start_offset = 0
@@ -97,26 +98,18 @@ class Log:
         self.last_flush_ms = clock.monotonic_ms()
         self.producer_state = ProducerStateManager()
 
-    @property
-    def config(self) -> LogConfig:
-        return self._config
-
-    @config.setter
-    def config(self, config: LogConfig) -> None:  # a topic's configs were altered
-        self._config = self.local.config = config
+    def reconfigure(self, config: LogConfig) -> None:
+        """A topic's configs were altered: the log and its segments take the new ones."""
+        self.config = self.local.config = config
 
     # ------------------------------------------------------------- offsets
     @property
-    def segments(self) -> list[LogSegment]:
-        return self.local.segments
-
-    @property
     def active_segment(self) -> LogSegment:
-        return self.local.segments[-1]
+        return self.segments[-1]
 
     @property
     def log_end_offset(self) -> int:
-        segments = self.local.segments
+        segments = self.segments
         return segments[-1].next_offset if segments else self.log_start_offset
 
     def size_in_bytes(self) -> int:
@@ -148,7 +141,8 @@ class Log:
         infos = self._scan_one(buf)
         cfg = self.config
         b = infos[0]
-        self._check_size(b.size)
+        if b.size > cfg.max_message_bytes:
+            self._too_large(b.size)
         if b.attributes & CONTROL_BIT:
             raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not produce control batches")
         if b.attributes & TRANSACTIONAL_BIT:
@@ -161,7 +155,8 @@ class Log:
         if cfg.compression is not None:
             buf, infos = self._recompress(buf, b)
             b = infos[0]
-            self._check_size(b.size)
+            if b.size > cfg.max_message_bytes:
+                self._too_large(b.size)
         producer = None
         if b.producer_id >= 0:
             try:
@@ -170,8 +165,8 @@ class Log:
                 return AppendResult(d.batch.first_offset, NO_TIMESTAMP, self.log_start_offset, duplicate=True)
             producer = (b.producer_id, b.producer_epoch, b.base_sequence)
         new_segment = False
-        if not self.local.segments or self._should_roll(len(buf), now_ms):
-            if self.local.segments:
+        if not self.segments or self._should_roll(len(buf), now_ms):
+            if self.segments:
                 self.roll()
             else:
                 self.local.new_segment(self.log_end_offset)
@@ -205,10 +200,9 @@ class Log:
                              f"{self.topic}-{self.partition} should be 0, but it is {infos[0].base_offset}")
         return infos
 
-    def _check_size(self, size: int) -> None:
-        if size > self.config.max_message_bytes:
-            raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE,
-                             f"batch of {size} bytes exceeds max.message.bytes {self.config.max_message_bytes}")
+    def _too_large(self, size: int) -> None:
+        raise KafkaError(ErrorCode.MESSAGE_TOO_LARGE,
+                         f"batch of {size} bytes exceeds max.message.bytes {self.config.max_message_bytes}")
 
     def _recompress(self, buf: bytearray, info):
         """compression.type set on the topic: rewrite the batch in its codec."""

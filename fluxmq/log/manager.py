@@ -156,7 +156,7 @@ class LogManager:
         for p in topic.partitions:
             lg = self.logs.get((topic.name, p.index))
             if lg is not None:
-                lg.config = config
+                lg.reconfigure(config)
 
     def all_logs(self):
         return self.logs.values()

@@ -11,12 +11,22 @@ once, with `expired` telling which way it ended.
 The purgatory is sans-I/O: deadlines come from the injected clock and expire()
 is called by whoever drives time (the replica manager's timer on the event
 loop; unit tests with a manual clock).
+
+A completed operation stays in the deadline heap (if it completed early)
+and in the watch lists of its other keys until it is purged: once more than
+PURGE_INTERVAL of the operations held are completed, and at least half of
+them, both are rebuilt without them (Kafka's
+purgatory.purge.interval.requests). So acks=all at a high rate with a 30 s
+timeout does not keep every finished request, and long polls that expire on
+idle partitions do not pile up in those partitions' watch lists.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+
+PURGE_INTERVAL = 1000  # Kafka's producer/fetch purgatory.purge.interval.requests
 
 
 class DelayedOperation:
@@ -26,6 +36,7 @@ class DelayedOperation:
         self.deadline_ms = deadline_ms
         self.completed = False
         self.expired = False
+        self.purgatory: DelayedOperationPurgatory | None = None  # set while it is watched
 
     def can_complete(self) -> bool:
         raise NotImplementedError
@@ -47,6 +58,8 @@ class DelayedOperation:
         if self.completed:
             return False
         self.completed = True
+        if self.purgatory is not None:
+            self.purgatory.on_completed()
         self.on_complete()
         return True
 
@@ -55,22 +68,32 @@ class DelayedOperationPurgatory:
     def __init__(self, name: str, clock):
         self.name = name
         self.clock = clock
-        self._watchers: dict[object, list[DelayedOperation]] = {}
+        self.watchers: dict[object, list[DelayedOperation]] = {}  # key -> operations waiting on it (read-only outside)
         self._deadlines: list[tuple[int, int, DelayedOperation]] = []
         self._seq = itertools.count()
+        self._tracked = 0  # operations in the heap or the watch lists
+        self._stale = 0  # of those, the completed ones
 
     def try_complete_else_watch(self, op: DelayedOperation, keys) -> bool:
         """True if `op` completed at once; otherwise it waits on `keys` (or its deadline)."""
         if op.try_complete():
             return True
+        op.purgatory = self
+        self._tracked += 1
         for key in keys:
-            self._watchers.setdefault(key, []).append(op)
+            self.watchers.setdefault(key, []).append(op)
         heapq.heappush(self._deadlines, (op.deadline_ms, next(self._seq), op))
         return False
 
+    def on_completed(self) -> None:
+        """A watched operation completed: purge the stale ones once they pile up."""
+        self._stale += 1
+        if self._stale > PURGE_INTERVAL and 2 * self._stale > self._tracked:
+            self.purge_completed()
+
     def check_and_complete(self, key) -> int:
         """Something changed under `key`: tries its waiting operations; returns how many completed."""
-        ops = self._watchers.get(key)
+        ops = self.watchers.get(key)
         if not ops:
             return 0
         done = 0
@@ -83,9 +106,9 @@ class DelayedOperationPurgatory:
             else:
                 waiting.append(op)
         if waiting:
-            self._watchers[key] = waiting
+            self.watchers[key] = waiting
         else:
-            del self._watchers[key]
+            self.watchers.pop(key, None)  # a purge during the loop may have dropped it
         return done
 
     def expire(self) -> int:
@@ -96,7 +119,7 @@ class DelayedOperationPurgatory:
             op = heapq.heappop(self._deadlines)[2]
             if not op.completed:
                 op.expired = True
-                op.force_complete()
+                op.force_complete()  # still in the watch lists of its keys: stale
                 count += 1
         self._drop_completed_deadlines()
         return count
@@ -116,9 +139,11 @@ class DelayedOperationPurgatory:
             op = heapq.heappop(self._deadlines)[2]
             if not op.completed:
                 op.expired = True
+                op.purgatory = None
                 op.force_complete()
                 count += 1
-        self._watchers.clear()
+        self.watchers.clear()
+        self._tracked = self._stale = 0
         return count
 
     def watched(self) -> int:
@@ -126,10 +151,18 @@ class DelayedOperationPurgatory:
         return sum(1 for _d, _s, op in self._deadlines if not op.completed)
 
     def purge_completed(self) -> None:
-        """Drops completed operations from the watch lists (they are skipped anyway)."""
-        for key in list(self._watchers):
-            ops = [op for op in self._watchers[key] if not op.completed]
+        """Drops completed operations from the deadline heap and the watch lists."""
+        self._deadlines = [entry for entry in self._deadlines if not entry[2].completed]
+        heapq.heapify(self._deadlines)
+        for key in list(self.watchers):
+            ops = [op for op in self.watchers[key] if not op.completed]
             if ops:
-                self._watchers[key] = ops
+                self.watchers[key] = ops
             else:
-                del self._watchers[key]
+                del self.watchers[key]
+        self._tracked = len(self._deadlines)  # every waiting operation is in the heap
+        self._stale = 0
+
+    def size(self) -> tuple[int, int]:
+        """(heap entries, watch-list entries), completed ones included (for tests)."""
+        return len(self._deadlines), sum(len(ops) for ops in self.watchers.values())

@@ -42,7 +42,7 @@ HIGH_WATERMARK_FILE = "replication-offset-checkpoint"
 CLIENT, COORDINATOR, REPLICATION = "client", "coordinator", "replication"
 
 
-@dataclass
+@dataclass(slots=True)
 class ProduceResult:
     """One partition's answer (Kafka's PartitionResponse)."""
     error: ErrorCode = ErrorCode.NONE
@@ -54,7 +54,7 @@ class ProduceResult:
     last_offset: int = -1  # for the delayed produce: the offset its records must reach
 
 
-@dataclass
+@dataclass(slots=True)
 class FetchRead:
     topic: str
     partition: int
@@ -63,7 +63,7 @@ class FetchRead:
     current_leader_epoch: int = -1
 
 
-@dataclass
+@dataclass(slots=True)
 class FetchResult:
     error: ErrorCode = ErrorCode.NONE
     high_watermark: int = -1
@@ -231,10 +231,15 @@ class ReplicaManager:
         return self._delay_produce(pending, results, timeout_ms)
 
     def _appendable(self, topic: str, index: int, acks: int, origin: str) -> Partition:
-        p = self.partition(topic, index)
-        if origin == CLIENT and p.topic in INTERNAL_TOPICS:
-            raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Cannot append to internal topic {p.topic}")
-        p.check_leader()
+        # Runs for every partition of every produce request: plain lookups, checks
+        # called only when they fail.
+        p = self.partitions.get((topic, index))
+        if p is None:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        if origin == CLIENT and topic in INTERNAL_TOPICS:
+            raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"Cannot append to internal topic {topic}")
+        if p.leader != self.node_id:
+            p.check_leader()
         if acks == -1:
             p.check_enough_replicas()
         return p
@@ -250,14 +255,18 @@ class ReplicaManager:
                 _p, r = planned[id(plan)]
                 r.error, r.error_message = ErrorCode.KAFKA_STORAGE_ERROR, str(e)
             return
+        fetches, produces = self.fetch_purgatory, self.produce_purgatory
         for plan, res in zip(plans, appended):
             p, r = planned[id(plan)]
             r.base_offset, r.log_append_time, r.log_start_offset = (res.base_offset, res.log_append_time,
                                                                     res.log_start_offset)
             r.last_offset = plan.last_offset
             if p.on_appended(plan.first_offset):
-                self.fetch_purgatory.check_and_complete(p.key)
-                self.produce_purgatory.check_and_complete(p.key)
+                key = p.key
+                if key in fetches.watchers:
+                    fetches.check_and_complete(key)
+                if key in produces.watchers:
+                    produces.check_and_complete(key)
 
     def _delay_produce(self, pending, results, timeout_ms: int):
         fut = asyncio.get_running_loop().create_future()

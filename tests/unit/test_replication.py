@@ -15,7 +15,7 @@ from fluxmq.config import BrokerConfig
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.node import Node
 from fluxmq.replication.partition import LEADER_EPOCH_CHECKPOINT, LeaderEpochCache
-from fluxmq.replication.purgatory import DelayedOperation, DelayedOperationPurgatory
+from fluxmq.replication.purgatory import PURGE_INTERVAL, DelayedOperation, DelayedOperationPurgatory
 from fluxmq.replication.replica_manager import COORDINATOR, DelayedProduce, FetchRead, ProduceResult
 from fluxmq.util.clock import ManualClock
 
@@ -204,3 +204,35 @@ def test_purgatory_completes_each_operation_once(clock):
     c = Flag(0)
     c.ready = True
     assert purgatory.try_complete_else_watch(c, ["k1"]) and c.completions == 1 and purgatory.watched() == 0
+
+
+def test_purgatory_purges_operations_that_completed_early(clock):
+    """acks=all completes long before its timeout: finished operations must not pile up
+    in the deadline heap and the watch lists of their other keys until then."""
+    purgatory = DelayedOperationPurgatory("test", clock)
+    n = 3 * PURGE_INTERVAL
+    for i in range(n):
+        op = Flag(clock.monotonic_ms() + 30_000)
+        assert not purgatory.try_complete_else_watch(op, [("t", i % 6), "never-changes"])
+        op.ready = True
+        assert purgatory.check_and_complete(("t", i % 6)) == 1
+    heap, watching = purgatory.size()
+    assert heap <= 2 * PURGE_INTERVAL + 2 and watching <= 4 * PURGE_INTERVAL + 4, (heap, watching)
+    assert purgatory.watched() == 0
+    waiting = Flag(clock.monotonic_ms() + 100)
+    assert not purgatory.try_complete_else_watch(waiting, ["never-changes"])
+    purgatory.purge_completed()
+    assert purgatory.size() == (1, 1) and purgatory.next_deadline_ms() == waiting.deadline_ms
+    clock.advance(100)
+    assert purgatory.expire() == 1 and waiting.expired and purgatory.size() == (0, 1)
+
+
+def test_purgatory_purges_expired_long_polls_on_idle_partitions(clock):
+    """Fetches that expire on partitions that never change leave the watch lists too."""
+    purgatory = DelayedOperationPurgatory("test", clock)
+    for _ in range(3 * PURGE_INTERVAL):
+        assert not purgatory.try_complete_else_watch(Flag(clock.monotonic_ms() + 500), [("idle", 0), ("idle", 1)])
+        clock.advance(500)
+        assert purgatory.expire() == 1
+    heap, watching = purgatory.size()
+    assert heap == 0 and watching <= 4 * PURGE_INTERVAL + 4, watching
