@@ -91,6 +91,7 @@ struct conn {
     int closing;         /* closed during this poll; freed at the next */
     int out_armed;       /* EPOLLOUT registered */
     int dirty;           /* on the dirty list */
+    int close_drained;   /* fmq_net_close_after_flush: close once out_head is written */
     int64_t out_bytes;
     struct out_chunk *out_head, *out_tail;
     char peer[64];
@@ -205,6 +206,15 @@ static void close_conn(fmq_net *net, struct conn *c) {
         net->graveyard_cap = ncap;
     }
     net->graveyard[net->n_graveyard++] = c;
+}
+
+/* The end of close_after_flush: what the peer sent meanwhile is read and
+ * dropped first, since closing a socket with unread input sends a reset, which
+ * may destroy the last answer before the peer has read it. */
+static void close_drained_conn(fmq_net *net, struct conn *c) {
+    uint8_t sink[4096];
+    for (int i = 0; i < 256 && c->transport->read(c, sink, sizeof(sink)) > 0; i++) {}
+    close_conn(net, c);
 }
 
 static void bury_graveyard(fmq_net *net) {
@@ -516,7 +526,7 @@ static void append_chunk(struct conn *c, struct out_chunk *ch) {
 
 int fmq_net_send(fmq_net *net, uint64_t conn, const uint8_t *buf, size_t len) {
     struct conn *c = lookup(net, conn);
-    if (!c) return FMQ_NET_GONE;
+    if (!c || c->close_drained) return FMQ_NET_GONE;
     if (len == 0) return 0;
     struct out_chunk *t = c->out_tail;
     /* Small responses share a chunk, so one writev carries many of them. */
@@ -538,7 +548,7 @@ int fmq_net_send(fmq_net *net, uint64_t conn, const uint8_t *buf, size_t len) {
 
 int fmq_net_send_file(fmq_net *net, uint64_t conn, int fd, int64_t offset, size_t len) {
     struct conn *c = lookup(net, conn);
-    if (!c) return FMQ_NET_GONE;
+    if (!c || c->close_drained) return FMQ_NET_GONE;
     if (len == 0) return 0;
     struct out_chunk *ch = malloc(sizeof(*ch));
     if (!ch) return -ENOMEM;
@@ -571,6 +581,7 @@ int fmq_net_flush(fmq_net *net) {
             pending++;
         } else {
             c->dirty = 0;
+            if (c->close_drained) close_drained_conn(net, c);
         }
     }
     net->n_dirty = keep;
@@ -585,6 +596,21 @@ int64_t fmq_net_pending(fmq_net *net, uint64_t conn) {
 void fmq_net_close(fmq_net *net, uint64_t conn) {
     struct conn *c = lookup(net, conn);
     if (c) close_conn(net, c);
+}
+
+void fmq_net_close_after_flush(fmq_net *net, uint64_t conn) {
+    struct conn *c = lookup(net, conn);
+    if (!c) return;
+    if (!c->out_head) {
+        close_drained_conn(net, c);
+        return;
+    }
+    c->close_drained = 1;
+    /* Writable only: what the peer still sends is not read (nor does it wake us). */
+    struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = c->id};
+    epoll_ctl(net->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->out_armed = 1;
+    mark_dirty(net, c);
 }
 
 int fmq_net_peer(fmq_net *net, uint64_t conn, char *buf, size_t buflen) {
@@ -643,6 +669,13 @@ int fmq_net_poll(fmq_net *net, fmq_event *events, int max) {
         }
         struct conn *c = lookup(net, tag);
         if (!c) continue;
+        if (c->close_drained) {
+            /* Python has forgotten it: close when written or broken, silently. */
+            int r = flush_conn(net, c);
+            if (r == 0) close_drained_conn(net, c);
+            else if (r < 0) close_conn(net, c);
+            continue;
+        }
         if (evs[i].events & EPOLLOUT) {
             if (flush_conn(net, c) < 0) {
                 close_conn(net, c);

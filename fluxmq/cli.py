@@ -77,10 +77,13 @@ def serve(host, port, log_level, broker_id, data_dir, recovery_mode, config_file
         raise click.UsageError(f"invalid configuration: {e}") from None
     if data_dir is None:
         data_dir = config.values.get("log.dirs") if "log.dirs" in config.sources else "./data"
-    from fluxmq.listener import parse_listeners, render
+    from fluxmq.listener import SASL_PROTOCOLS, parse_listeners, render
 
     try:
         listeners = parse_listeners(config, host, port)
+        if any(lst.security_protocol in SASL_PROTOCOLS for lst in listeners):
+            from fluxmq.security.sasl import listener_configs
+            listener_configs(config, listeners)  # a SASL listener without what it needs: refused before start
     except ValueError as e:
         raise click.UsageError(f"invalid configuration: {e}") from None
     if host is not None or port is not None:
@@ -140,6 +143,53 @@ def topics_describe(bootstrap, name):
 def topics_delete(bootstrap, name):
     from fluxmq.tools import admin
     admin.run(admin.delete_topic, bootstrap, name)
+
+
+@main.group()
+@click.option("--bootstrap-server", "-b", default="127.0.0.1:9092", show_default=True)
+@click.option("--command-config", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Kafka client properties (security.protocol, sasl.mechanism, sasl.jaas.config) to log in with.")
+@click.option("--data-dir", default=None, help="Change a stopped broker's data dir instead of a running broker.")
+@click.pass_context
+def users(ctx, bootstrap_server, command_config, data_dir):
+    """Manage SCRAM users (what kafka-configs --entity-type users does)."""
+    from fluxmq.tools.users import Target
+    ctx.obj = Target(bootstrap_server, command_config, data_dir)
+
+
+_MECHANISM = click.option("--mechanism", type=click.Choice(["SCRAM-SHA-256", "SCRAM-SHA-512"]),
+                          default="SCRAM-SHA-256", show_default=True)
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@_MECHANISM
+@click.option("--iterations", type=int, default=4096, show_default=True)
+@click.pass_obj
+def users_add(target, name, password, mechanism, iterations):
+    """Adds NAME's credential for MECHANISM, or replaces it."""
+    from fluxmq.tools.users import report
+    report(target.alter([], [(name, mechanism, password, iterations)]))
+
+
+@users.command("delete")
+@click.argument("name")
+@_MECHANISM
+@click.pass_obj
+def users_delete(target, name, mechanism):
+    """Deletes NAME's credential for MECHANISM."""
+    from fluxmq.tools.users import report
+    report(target.alter([(name, mechanism)], []))
+
+
+@users.command("list")
+@click.argument("names", nargs=-1)
+@click.pass_obj
+def users_list(target, names):
+    """The users and their mechanisms (all users unless NAMES are given)."""
+    from fluxmq.tools.users import report
+    report(target.describe(list(names)))
 
 
 if __name__ == "__main__":

@@ -147,6 +147,10 @@ _BROKER_DEFS = [
     ConfigDef("advertised.listeners", "string", None),
     ConfigDef("listener.security.protocol.map", "string",
               "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
+    # SASL listeners (fluxmq/security/sasl.py); listener.name.<l>. prefixes override both
+    ConfigDef("sasl.enabled.mechanisms", "list", "GSSAPI"),
+    ConfigDef("connections.max.reauth.ms", "long", 0, validator=_at_least(0)),
+    ConfigDef("connection.failed.authentication.delay.ms", "int", 100, validator=_at_least(0)),
     ConfigDef("num.partitions", "int", 1, validator=_at_least(1)),
     ConfigDef("default.replication.factor", "int", 1, validator=_at_least(1)),
     ConfigDef("auto.create.topics.enable", "boolean", True),
@@ -278,18 +282,22 @@ class BrokerConfig:
 
 
 def read_properties(path: str) -> dict[str, str]:
-    """Java .properties, the subset Kafka's server.properties uses."""
+    """Java .properties, the subset Kafka's server.properties uses: `#`/`!`
+    comments, key and value split at the first `=` or `:`, and a line ending
+    in a backslash continued on the next (JAAS configs are written so)."""
     out: dict[str, str] = {}
     with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line or line[0] in "#!":
-                continue
-            for sep in ("=", ":"):
-                if sep in line:
-                    key, value = line.split(sep, 1)
-                    out[key.strip()] = value.strip()
-                    break
+        lines = iter(f.read().splitlines())
+    for line in lines:
+        line = line.strip()
+        if not line or line[0] in "#!":
+            continue
+        while (len(line) - len(line.rstrip("\\"))) % 2 == 1:  # an odd count of trailing backslashes
+            line = line[:-1] + next(lines, "").lstrip()
+        seps = [i for i in (line.find("="), line.find(":")) if i >= 0]
+        if seps:
+            key, value = line[:min(seps)], line[min(seps) + 1:]
+            out[key.strip()] = value.strip()
     return out
 
 

@@ -8,8 +8,9 @@ to connect to, parsed once from Kafka's keys.
 
 A listener name must be in the protocol map, names and bind addresses are
 unique, and every advertised name is a listener, as Kafka's KafkaConfig
-validates them. Only PLAINTEXT listeners can be served yet: SSL, SASL_PLAINTEXT
-and SASL_SSL (issue 10) refuse to start with a clear message. The `serve`
+validates them. PLAINTEXT and SASL_PLAINTEXT listeners are served (SASL:
+security/sasl.py); SSL and SASL_SSL need TLS, which is not built yet, and
+refuse to start with a clear message. The `serve`
 command's --host/--port set the first listener's address. A wildcard bind
 address (0.0.0.0, ::) is advertised as 127.0.0.1 unless advertised.listeners
 says otherwise, and a bound port 0 is advertised as the port the system picked.
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-SERVED_PROTOCOLS = ("PLAINTEXT",)
+SERVED_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT")
+SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 WILDCARDS = ("0.0.0.0", "::", "")
 
 
@@ -99,7 +101,7 @@ def parse_listeners(config, host: str | None = None, port: int | None = None) ->
             raise ValueError(f"listener {name} is not in listener.security.protocol.map")
         if protocol not in SERVED_PROTOCOLS:
             raise ValueError(f"listener {name} uses {protocol}, which FluxMQ does not support yet "
-                             "(see docs/skipped_features.md); only PLAINTEXT listeners can be served")
+                             "(see docs/skipped_features.md); PLAINTEXT and SASL_PLAINTEXT listeners can be served")
         ah, ap = advertised.get(name, ("127.0.0.1" if h in WILDCARDS else h, p))
         out.append(Listener(name, protocol, h or "0.0.0.0", p, ah, ap))
     return out

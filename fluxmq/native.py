@@ -228,6 +228,10 @@ class Net:
     def close(self, conn: int) -> None:
         lib.fmq_net_close(self._net, conn)
 
+    def close_after_flush(self, conn: int) -> None:
+        """Closes once what is queued for conn is written; nothing more is read."""
+        lib.fmq_net_close_after_flush(self._net, conn)
+
     def peer(self, conn: int) -> str:
         if lib.fmq_net_peer(self._net, conn, self._peer, 64) != 0:
             return "?"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from fluxmq import native
 from fluxmq.config import BrokerConfig
 from fluxmq.handlers import NO_RESPONSE, RawResponse, load_all
-from fluxmq.listener import Listener
+from fluxmq.listener import SASL_PROTOCOLS, Listener
 from fluxmq.util.file_range import FileRange
 from fluxmq.handlers.api_versions import API_KEY as API_VERSIONS, unsupported_version_body
 from fluxmq.protocol import codec
@@ -64,8 +64,8 @@ class _Slot:
 
 class Connection:
     """One client connection: where it came in (listener), who it is (peer
-    address; principal and SASL state once authentication exists, issue 10),
-    and its responses in request order."""
+    address, principal; on SASL listeners its SASL authenticator), and its
+    responses in request order."""
     __slots__ = ("id", "peer", "listener", "principal", "sasl", "slots", "tasks")
 
     def __init__(self, conn_id: int, peer: str, listener: Listener):
@@ -73,7 +73,7 @@ class Connection:
         self.peer = peer
         self.listener = listener
         self.principal = ANONYMOUS
-        self.sasl = None  # SASL state machine of SASL listeners
+        self.sasl = None  # a SaslAuthenticator on SASL listeners (security/sasl.py)
         self.slots: deque[_Slot] = deque()
         self.tasks: set[asyncio.Task] = set()
 
@@ -89,6 +89,12 @@ class Broker:
         """`listeners`: fluxmq.listener.parse_listeners(config); bound in start()."""
         self.config = config
         self.listeners: list[Listener] = list(listeners)  # by the id fmq_net_listen gives, once bound
+        self.sasl_configs = {}
+        if any(lst.security_protocol in SASL_PROTOCOLS for lst in self.listeners):
+            # Imported only then (a PLAINTEXT broker starts without it); checked before anything
+            # starts: a SASL listener without what it needs refuses to start.
+            from fluxmq.security.sasl import listener_configs
+            self.sasl_configs = listener_configs(config, self.listeners)
         self.clock = clock or SystemClock()
         self.node_id = config["node.id"]
         self.node = Node(config, data_dir, self.clock)  # metadata, logs, replica manager
@@ -218,7 +224,12 @@ class Broker:
         self.net.flush()
 
     def _on_accept(self, conn_id: int, listener_id: int) -> None:
-        self.conns[conn_id] = Connection(conn_id, self.net.peer(conn_id), self.listeners[listener_id])
+        listener = self.listeners[listener_id]
+        conn = self.conns[conn_id] = Connection(conn_id, self.net.peer(conn_id), listener)
+        sasl_config = self.sasl_configs.get(listener.name)
+        if sasl_config is not None:
+            from fluxmq.security.sasl import SaslAuthenticator
+            conn.sasl = SaslAuthenticator(sasl_config, self.image.scram_credential, self.clock)
 
     def _on_closed(self, conn_id: int) -> None:
         conn = self.conns.pop(conn_id, None)
@@ -231,10 +242,21 @@ class Broker:
         self.net.close(conn.id)
         self._on_closed(conn.id)
 
+    def close_after_response(self, conn: Connection, reason: str) -> None:
+        """Closes once the responses queued so far are written (a failed SASL handshake
+        or authentication is answered first, as Kafka does)."""
+        log.warning("closing connection from %s after its response: %s", conn.peer, reason)
+        self.net.close_after_flush(conn.id)
+        self._on_closed(conn.id)
+
     # -------------------------------------------------------------- requests
     def _on_frame(self, conn_id: int, data: bytes) -> None:
         conn = self.conns.get(conn_id)
         if conn is None:
+            return
+        sasl = conn.sasl
+        if sasl is not None and sasl.raw:
+            self._on_sasl_token(conn, data)
             return
         try:
             api_key, version, correlation_id = parse_fixed(data)
@@ -245,6 +267,11 @@ class Broker:
         if handler is None:
             self.close_connection(conn, f"unknown API key {api_key} (correlation id {correlation_id})")
             return
+        if sasl is not None:
+            refusal = sasl.refusal(api_key, handler.name)
+            if refusal is not None:
+                self.close_connection(conn, refusal)
+                return
         if version < handler.min_version or version > handler.max_version:
             if api_key == API_VERSIONS:
                 # KIP-511: answer in v0 so the client can pick a version we know.
@@ -282,6 +309,21 @@ class Broker:
             task.add_done_callback(lambda t: self._on_delayed_done(conn, slot, ctx, flexible, t))
         else:
             self._complete(conn, slot, ctx, result, flexible)
+
+    def _on_sasl_token(self, conn: Connection, token: bytes) -> None:
+        """A bare SASL token after SaslHandshake v0: the challenge goes back framed
+        by its size only; a refusal closes the connection (there is no error
+        response in this flow)."""
+        from fluxmq.security.sasl import SaslAuthenticationFailed
+        sasl = conn.sasl
+        try:
+            challenge, _lifetime_ms = sasl.authenticate(token)
+        except SaslAuthenticationFailed:
+            self.close_connection(conn, sasl.close_reason)
+            return
+        if sasl.principal is not None:
+            conn.principal = sasl.principal
+        self._respond_now(conn, _SIZE.pack(len(challenge)) + challenge)
 
     def _on_delayed_done(self, conn, slot, ctx, flexible, task: asyncio.Task) -> None:
         """A delayed operation (acks=all produce, long-poll fetch) finished."""
@@ -322,6 +364,8 @@ class Broker:
             slot.data = frame(response_header(ctx.api_key, ctx.correlation_id, flexible), body)
         slot.done = True
         self._release(conn)
+        if conn.sasl is not None and conn.sasl.close_reason is not None:  # a refused SASL handshake or authentication
+            self.close_after_response(conn, conn.sasl.close_reason)
 
     def _respond_now(self, conn, data: bytes) -> None:
         slot = _Slot()

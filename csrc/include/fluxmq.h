@@ -185,6 +185,10 @@ int fmq_net_flush(fmq_net *net);
 int64_t fmq_net_pending(fmq_net *net, uint64_t conn);
 /* Closes conn now (queued bytes are dropped). No FMQ_EV_CLOSED follows. */
 void fmq_net_close(fmq_net *net, uint64_t conn);
+/* Closes conn once its queued bytes are written (a last response, such as a
+ * failed SASL authentication's, still reaches the client); nothing more is
+ * read from it or may be sent to it. No FMQ_EV_CLOSED follows. */
+void fmq_net_close_after_flush(fmq_net *net, uint64_t conn);
 /* Writes "ip:port" of the peer into buf; returns 0 or -1. */
 int fmq_net_peer(fmq_net *net, uint64_t conn, char *buf, size_t buflen);
 /* Number of open client connections. */

@@ -10,6 +10,7 @@ awaitable of one (delayed operations: acks=all, long-poll fetch), NO_RESPONSE
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import inspect
 from dataclasses import dataclass
@@ -48,6 +49,19 @@ def then(value, fn):
             return fn(await value)
         return chained()
     return fn(value)
+
+
+def answer_refusal(sasl, response: dict):
+    """A refusal goes out after connection.failed.authentication.delay.ms, as
+    Kafka's does (the connection then closes: SaslAuthenticator.close_reason)."""
+    delay_ms = sasl.config.failed_delay_ms
+    if delay_ms <= 0:
+        return response
+
+    async def later():
+        await asyncio.sleep(delay_ms / 1000)
+        return response
+    return later()
 
 
 def request_topic(image, t):
@@ -115,6 +129,9 @@ MODULES = (
     "find_coordinator", "join_group", "sync_group", "heartbeat", "leave_group", "offset_commit",
     "offset_fetch", "describe_groups", "list_groups", "delete_groups", "offset_delete",
     "consumer_group_heartbeat", "consumer_group_describe",  # KIP-848
+    # SASL (fluxmq/security)
+    "sasl_handshake", "sasl_authenticate", "describe_user_scram_credentials", "alter_user_scram_credentials",
+    "describe_client_quotas",
 )
 
 

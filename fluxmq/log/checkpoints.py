@@ -25,11 +25,14 @@ import os
 VERSION = 0
 
 
-def write_atomically(path: str, content: str | bytes, durable: bool = True) -> None:
-    """Readers see the old file or the new one, never a part; durable: fsync before the rename."""
+def write_atomically(path: str, content: str | bytes, durable: bool = True, mode: int = 0o666) -> None:
+    """Readers see the old file or the new one, never a part; durable: fsync before the
+    rename. `mode`: the new file's permissions (before the umask), set at creation."""
     tmp = path + ".tmp"
     data = content.encode("utf-8") if isinstance(content, str) else content
-    with open(tmp, "wb") as f:
+    if os.path.exists(tmp):
+        os.unlink(tmp)  # a leftover of a crash: created again with `mode`
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
         f.write(data)
         f.flush()
         if durable:

@@ -231,3 +231,53 @@ class MetadataController:
         topic.configs = configs
         self.image.touch()
         self._publish(MetadataDelta(reconfigured=[topic]))
+
+    # ------------------------------------------------------ SCRAM credentials
+    def alter_user_scram_credentials(self, deletions, upsertions) -> list[tuple[str, ErrorCode, str | None]]:
+        """Kafka's ScramControlManager.alterCredentials: `deletions` are (user, mechanism
+        type), `upsertions` (user, mechanism type, iterations, salt, salted password).
+        One (user, error, message) per user of the request, in request order; the
+        users without an error are changed together."""
+        from fluxmq.security import scram
+        entries = [(user, mech, None) for user, mech in deletions] + [(u[0], u[1], u[2:]) for u in upsertions]
+        seen: dict[str, int] = {}
+        for user, _m, _u in entries:
+            seen[user] = seen.get(user, 0) + 1
+        errors: dict[str, tuple[ErrorCode, str]] = {}
+        changes = []
+        for user, mech_type, upsert in entries:
+            mechanism = scram.MECHANISM_BY_TYPE.get(mech_type)
+            if seen[user] > 1:
+                errors[user] = (ErrorCode.DUPLICATE_RESOURCE, "A user credential cannot be altered twice in the "
+                                                              "same request")
+            elif not user:
+                errors[user] = (ErrorCode.UNACCEPTABLE_CREDENTIAL, "Username must not be empty")
+            elif mechanism is None:
+                errors[user] = (ErrorCode.UNSUPPORTED_SASL_MECHANISM, "Unknown SCRAM mechanism")
+            elif upsert is None:
+                if self.image.scram_credential(user, mechanism) is None:
+                    errors[user] = (ErrorCode.RESOURCE_NOT_FOUND,
+                                    "Attempt to delete a user credential that does not exist")
+                else:
+                    changes.append((user, mechanism, None))
+            else:
+                iterations, salt, salted_password = upsert
+                why = scram.check_iterations(mechanism, iterations)
+                if why is not None:
+                    errors[user] = (ErrorCode.UNACCEPTABLE_CREDENTIAL, why)
+                else:
+                    changes.append((user, mechanism,
+                                    scram.from_salted_password(mechanism, salt, salted_password, iterations)))
+        if changes:
+            creds = self.image.scram_credentials
+            for user, mechanism, cred in changes:
+                if cred is None:
+                    creds[user].pop(mechanism)
+                    if not creds[user]:
+                        del creds[user]
+                else:
+                    creds.setdefault(user, {})[mechanism] = cred
+            self.store.save_scram_credentials(self.image)
+            log.info("SCRAM credentials changed: %s", ", ".join(
+                f"{'deleted' if c is None else 'set'} {m} of {u}" for u, m, c in changes))
+        return [(user, *errors.get(user, (ErrorCode.NONE, None))) for user in seen]

@@ -2,7 +2,8 @@
 (the KRaft MetadataImage: topics, partitions and brokers).
 
 A topic has a name, a topic id, its config overrides and its partitions; a
-partition its replicas, ISR, leader, leader epoch and partition epoch. On a
+partition its replicas, ISR, leader, leader epoch and partition epoch. SCRAM
+credentials are kept per user and mechanism (Kafka's ScramImage). On a
 single node every partition has this node as its only replica, ISR and
 leader. A broker has its endpoints, one per listener name. Every change goes
 through the controller (controller.py), which bumps `epoch`: cached Metadata
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+
+from fluxmq.errors import ErrorCode
 
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 
@@ -73,7 +76,12 @@ class MetadataImage:
     topics: dict[str, TopicImage] = field(default_factory=dict)
     topics_by_id: dict[uuid.UUID, TopicImage] = field(default_factory=dict)
     brokers: dict[int, BrokerImage] = field(default_factory=dict)
+    scram_credentials: dict[str, dict[str, object]] = field(default_factory=dict)  # user -> mechanism -> ScramCredential
     epoch: int = 0  # bumped by every change
+
+    def scram_credential(self, user: str, mechanism: str):
+        """The user's ScramCredential for `mechanism`, or None (the SCRAM authenticator asks)."""
+        return self.scram_credentials.get(user, {}).get(mechanism)
 
     def topic(self, name: str | None = None, topic_id: uuid.UUID | None = None) -> TopicImage | None:
         return self.topics_by_id.get(topic_id) if name is None else self.topics.get(name)
@@ -96,3 +104,26 @@ class MetadataImage:
     def touch(self) -> None:
         """A topic changed in place (partitions added, configs altered)."""
         self.epoch += 1
+
+    def describe_scram_credentials(self, users: list[str] | None) -> list[tuple]:
+        """Kafka's ScramImage.describe: (user, error, message, [(mechanism type,
+        iterations)]) per requested user, or for every user when `users` is None or empty."""
+        from fluxmq.security import scram
+        creds = self.scram_credentials
+        if not users:
+            users = sorted(creds)
+        counts: dict[str, int] = {}
+        for user in users:
+            counts[user] = counts.get(user, 0) + 1
+        out = []
+        for user in dict.fromkeys(users):
+            if counts[user] > 1:
+                out.append((user, ErrorCode.DUPLICATE_RESOURCE, "Cannot describe SCRAM credentials for the same "
+                                                                f"user twice in a single request: {user}", []))
+            elif user not in creds:
+                out.append((user, ErrorCode.RESOURCE_NOT_FOUND,
+                            f"Attempt to describe a user credential that does not exist: {user}", []))
+            else:
+                out.append((user, ErrorCode.NONE, None, [(scram.MECHANISMS[m][1], c.iterations)
+                                                          for m, c in sorted(creds[user].items())]))
+        return out

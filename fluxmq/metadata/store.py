@@ -4,11 +4,14 @@
                       made once, as `kafka-storage format` would, and kept)
     topics.json       per topic: topic id, config overrides, and per partition its
                       replicas, ISR, leader, leader epoch and partition epoch
+    scram-credentials.json
+                      per user and SCRAM mechanism: salt, stored key, server key and
+                      iterations, never a password (mode 0600)
 
 The controller (controller.py) is the only writer; every change is written
 (fsynced, renamed into place) before it is answered. A cluster store (etcd,
-issue 12) offers the same three calls: load(), save_topics(image) and the
-cluster id.
+issue 12) offers the same calls: load(), save_topics(image),
+save_scram_credentials(image) and the cluster id.
 
 topics.json written before FluxMQ kept partition registrations holds only a
 partition count; such a topic loads with this node as the replica, ISR and
@@ -26,6 +29,7 @@ from fluxmq.log.checkpoints import write_atomically
 from fluxmq.metadata.image import MetadataImage, PartitionImage, TopicImage
 
 TOPICS_FILE = "topics.json"
+SCRAM_FILE = "scram-credentials.json"
 META_FILE = "meta.properties"
 
 
@@ -43,6 +47,7 @@ class LocalMetadataStore:
             image.put_topic(TopicImage(name, uuid.UUID(entry["topic_id"]),
                                        validate_configs(entry.get("configs", {})),
                                        self._partitions(entry["partitions"])))
+        image.scram_credentials = self.read_scram_credentials()
         return image
 
     def _partitions(self, stored) -> list[PartitionImage]:
@@ -61,6 +66,22 @@ class LocalMetadataStore:
                                         for p in t.partitions]}
                 for t in image.topics.values()}
         write_atomically(os.path.join(self.data_dir, TOPICS_FILE), json.dumps(data, indent=1, sort_keys=True))
+
+    def save_scram_credentials(self, image: MetadataImage) -> None:
+        data = {user: {mechanism: cred.to_json() for mechanism, cred in creds.items()}
+                for user, creds in image.scram_credentials.items()}
+        path = os.path.join(self.data_dir, SCRAM_FILE)
+        write_atomically(path, json.dumps(data, indent=1, sort_keys=True), mode=0o600)
+
+    def read_scram_credentials(self) -> dict:
+        path = os.path.join(self.data_dir, SCRAM_FILE)
+        if not os.path.exists(path):
+            return {}
+        from fluxmq.security.scram import ScramCredential
+        with open(path, encoding="utf-8") as f:
+            stored = json.load(f)
+        return {user: {mechanism: ScramCredential.from_json(mechanism, d) for mechanism, d in creds.items()}
+                for user, creds in stored.items()}
 
     def _read_topics(self) -> dict:
         path = os.path.join(self.data_dir, TOPICS_FILE)

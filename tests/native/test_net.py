@@ -65,3 +65,57 @@ def test_a_taken_port_is_an_oserror():
         assert "cannot listen on 127.0.0.1" in str(e)
     else:
         raise AssertionError("a second bind of the same port succeeded")
+
+
+def read_until_eof(sock: socket.socket, timeout=5.0) -> bytes:
+    sock.settimeout(timeout)
+    out = b""
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            return out
+        out += chunk
+
+
+def test_close_after_flush_delivers_what_is_queued_then_closes():
+    """A last answer (a refused SASL authentication) reaches the client before the
+    close, even one larger than the socket takes at once; what the client sends
+    afterwards is not read."""
+    net = Net(1 << 20)
+    events = ffi.new("fmq_event[]", 64)
+    _id, port = net.listen("127.0.0.1", 0)
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        got = poll_until(net, events, lambda g: any(k == lib.FMQ_EV_ACCEPT for k, *_ in g))
+        conn = next(c for kind, c, _l, _d in got if kind == lib.FMQ_EV_ACCEPT)
+        big = bytes(range(256)) * 16384  # 4 MiB: more than one write
+        assert net.send(conn, b"last answer ") and net.send(conn, big)
+        net.close_after_flush(conn)
+        assert net.send(conn, b"too late") is False  # forgotten at once
+        s.sendall(struct.pack(">i", 5) + b"later")
+        deadline = time.monotonic() + 10
+        received = b""
+        s.settimeout(0.05)
+        while time.monotonic() < deadline:  # drive the flush from the poll loop while reading
+            n = net.poll(events, 64)
+            assert all(events[i].kind != lib.FMQ_EV_FRAME for i in range(n)), "a frame after close_after_flush"
+            net.flush()
+            try:
+                chunk = s.recv(1 << 16)
+            except socket.timeout:
+                continue
+            if not chunk:
+                break
+            received += chunk
+        assert received == b"last answer " + big
+    assert net.connections() == 0
+
+
+def test_close_after_flush_with_nothing_queued_closes_at_once():
+    net = Net(1 << 20)
+    events = ffi.new("fmq_event[]", 64)
+    _id, port = net.listen("127.0.0.1", 0)
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        got = poll_until(net, events, lambda g: any(k == lib.FMQ_EV_ACCEPT for k, *_ in g))
+        conn = next(c for kind, c, _l, _d in got if kind == lib.FMQ_EV_ACCEPT)
+        net.close_after_flush(conn)
+        assert read_until_eof(s) == b""
