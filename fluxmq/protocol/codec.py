@@ -209,8 +209,9 @@ def _bounds_plan(cls):
         if "tag" in f.metadata:
             continue  # lives in the tagged-field section, skipped by size
         nested, is_array = _inner_entity(f.type)
-        nullable_struct = nested is not None and not is_array and _is_optional(f.type)
-        out.append((f.name, f.metadata.get("kafka_type"), nested, is_array, nullable_struct))
+        nullable = _is_optional(f.type)
+        nullable_struct = nested is not None and not is_array and nullable
+        out.append((f.name, f.metadata.get("kafka_type"), nested, is_array, nullable_struct, nullable))
     return tuple(out)
 
 
@@ -234,7 +235,7 @@ def _length(buf, pos, end, flexible, wide):
     return n, pos
 
 
-def _value(buf, pos, end, kafka_type, flexible):
+def _value(buf, pos, end, kafka_type, flexible, name="", nullable=False):
     if kafka_type in _FIXED:
         pos += _FIXED[kafka_type]
         if pos > end:
@@ -245,13 +246,15 @@ def _value(buf, pos, end, kafka_type, flexible):
         if kafka_type == "string" and n > MAX_STRING:
             # Kafka's generated readers refuse it, whatever the framing allows.
             raise Malformed(f"string of {n} bytes is longer than {MAX_STRING}")
+        if n < 0 and not nullable:
+            raise Malformed(f"non-nullable field {name} was serialized as null")
         return pos + max(n, 0)
     raise Malformed(f"unknown type {kafka_type}")
 
 
 def _bounds_check_entity(cls, buf, pos, end):
     flexible = cls.__flexible__
-    for _name, kafka_type, nested, is_array, nullable_struct in _bounds_plan(cls):
+    for name, kafka_type, nested, is_array, nullable_struct, nullable in _bounds_plan(cls):
         if nullable_struct:  # int8 marker: -1 null, 1 present
             if pos >= end:
                 raise Malformed("struct marker runs past the frame")
@@ -261,12 +264,17 @@ def _bounds_check_entity(cls, buf, pos, end):
                 continue
         if is_array:
             n, pos = _length(buf, pos, end, flexible, wide=True)
+            if n < 0 and not nullable:
+                # Kafka's generated readers: "non-nullable field X was serialized as null",
+                # a malformed request; kio would hand the handler a None.
+                raise Malformed(f"non-nullable field {name} was serialized as null")
             for _ in range(max(n, 0)):
-                pos = _bounds_check_entity(nested, buf, pos, end) if nested else _value(buf, pos, end, kafka_type, flexible)
+                pos = _bounds_check_entity(nested, buf, pos, end) if nested else \
+                    _value(buf, pos, end, kafka_type, flexible, name)
         elif nested is not None:
             pos = _bounds_check_entity(nested, buf, pos, end)
         else:
-            pos = _value(buf, pos, end, kafka_type, flexible)
+            pos = _value(buf, pos, end, kafka_type, flexible, name, nullable)
     if flexible:
         pos = skip_tagged_fields(buf, pos, end, Malformed)
     return pos

@@ -523,3 +523,42 @@ def test_many_connections_in_parallel_with_faults(live_broker, witness, fresh_to
     assert_serves(live_broker, witness)
     with connect(live_broker) as c:
         assert log_end_offset(c, fresh_topic) == 120
+
+
+# ------------------------------------------------------------- null fields
+def _s(text: str) -> bytes:  # a non-flexible string
+    return struct.pack(">h", len(text)) + text.encode()
+
+
+_NULL_ARRAY, _NULL_STRING = struct.pack(">i", -1), struct.pack(">h", -1)
+
+
+@pytest.mark.parametrize("api_key,version,body,field", [
+    # Produce v9 (flexible): transactional_id null (allowed), acks 1, timeout 5000, topic_data null.
+    (API_PRODUCE, 9, b"\x00" + struct.pack(">hi", 1, 5000) + b"\x00" + b"\x00", "topic_data"),
+    # Produce v9: one topic whose name is null, no partitions.
+    (API_PRODUCE, 9, b"\x00" + struct.pack(">hi", 1, 5000) + b"\x02" + b"\x00" + b"\x01\x00" + b"\x00",
+     "name"),
+    # ListOffsets v7 (flexible): replica_id -1, isolation_level 0, topics null.
+    (API_LIST_OFFSETS, 7, struct.pack(">ib", -1, 0) + b"\x00" + b"\x00", "topics"),
+    # CreateTopics v4: topics null, timeout, validate_only.
+    (API_CREATE_TOPICS, 4, _NULL_ARRAY + struct.pack(">i?", 5000, False), "topics"),
+    # JoinGroup v5: group "g", timeouts, member "", no instance id (allowed), "consumer", protocols null.
+    (11, 5, _s("g") + struct.pack(">ii", 10000, 30000) + _s("") + _NULL_STRING + _s("consumer") + _NULL_ARRAY,
+     "protocols"),
+    # OffsetCommit v2: group "g", generation 1, member "", retention -1, topics null.
+    (8, 2, _s("g") + struct.pack(">i", 1) + _s("") + struct.pack(">q", -1) + _NULL_ARRAY, "topics"),
+    # SyncGroup v3: group_id null.
+    (14, 3, _NULL_STRING + struct.pack(">i", 1) + _s("m") + _NULL_STRING + _NULL_ARRAY, "group_id"),
+], ids=["produce-topic-data", "produce-topic-name", "list-offsets-topics", "create-topics-topics",
+        "join-group-protocols", "offset-commit-topics", "sync-group-group-id"])
+def test_null_in_a_non_nullable_field(live_broker, witness, log_watch, api_key, version, body, field):
+    """A null where the schema has a non-nullable array or string. Kafka's generated
+    readers refuse it ("non-nullable field X was serialized as null") and the
+    request is malformed: the connection closes. It never reaches a handler."""
+    with connect(live_broker) as c:
+        c.send_frame(request_header(api_key, version, 8, CLIENT_ID) + body)
+        assert_closed(c)
+    assert_serves(live_broker, witness)
+    log_watch.wait_for(rf"malformed .* v{version} request .*non-nullable field {field} was serialized as null")
+    assert_clean_log(log_watch)
