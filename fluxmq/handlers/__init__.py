@@ -123,7 +123,7 @@ def api(api_key: int, name: str, min_version: int, max_version: int, min_served:
 MODULES = (
     "api_versions", "metadata", "produce", "fetch", "list_offsets",
     "create_topics", "delete_topics", "create_partitions", "describe_configs",
-    "alter_configs", "incremental_alter_configs", "describe_cluster",
+    "alter_configs", "incremental_alter_configs", "describe_cluster", "delete_records",
     "init_producer_id", "offset_for_leader_epoch",
     # consumer groups (fluxmq/group)
     "find_coordinator", "join_group", "sync_group", "heartbeat", "leave_group", "offset_commit",

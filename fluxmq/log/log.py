@@ -311,6 +311,16 @@ class Log:
             self.log_start_offset = max(self.log_start_offset, self.local.segments[0].base_offset)
         return len(removed)
 
+    def delete_records_before(self, offset: int) -> int:
+        """DeleteRecords: the log start offset moves up to `offset` (Kafka's
+        maybeIncrementLogStartOffset); segments wholly below it are removed now.
+        The partition checks the policy and the offset first. Returns the new log
+        start offset."""
+        if offset > self.log_start_offset:
+            self.log_start_offset = offset
+            self.local.remove_front([s for s in self.segments[:-1] if s.next_offset <= offset])
+        return self.log_start_offset
+
     def apply_retention(self, now_ms: int) -> int:
         cfg = self.config
         if not cfg.delete:

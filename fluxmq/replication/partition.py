@@ -184,8 +184,30 @@ class Partition:
             return True
         return False
 
+    def delete_records_before(self, offset: int) -> int:
+        """DeleteRecords on the leader (Partition.deleteRecordsOnLeader): only with
+        cleanup.policy delete, -1 means the high watermark, and a larger offset
+        than that is OFFSET_OUT_OF_RANGE. Returns the new low watermark (log
+        start offset)."""
+        self.check_leader()
+        if not self.log.config.delete:
+            raise KafkaError(ErrorCode.POLICY_VIOLATION, f"Records of partition {self.topic}-{self.index} can "
+                                                         "not be deleted due to the configured policy")
+        hw = self.high_watermark
+        target = hw if offset == -1 else offset
+        if target < 0:
+            raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE,
+                             f"The offset {target} for partition {self.topic}-{self.index} is not valid")
+        if target > hw:  # UnifiedLog.maybeIncrementLogStartOffset
+            raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE,
+                             f"Cannot increment the log start offset to {target} of partition {self.topic}-"
+                             f"{self.index} since it is larger than the high watermark {hw}")
+        low = self.log.delete_records_before(target)
+        self.on_log_start_moved()
+        return low
+
     def on_log_start_moved(self) -> None:
-        """Retention moved the log start offset."""
+        """Retention or DeleteRecords moved the log start offset."""
         self.epochs.truncate_from_start(self.log_start_offset)
 
     # ------------------------------------------------------------- reads

@@ -289,6 +289,26 @@ class ReplicaManager:
             self.produce_purgatory.check_and_complete(key)
         op.try_complete()  # a partition deleted meanwhile has no key to wake it
 
+    # -------------------------------------------------------- delete records
+    def delete_records(self, entries: list[tuple[str, int, int]]) -> list[tuple[int, ErrorCode]]:
+        """DeleteRecords: (low watermark, error) per (topic, partition, offset).
+        Kafka waits for every replica's low watermark (DelayedDeleteRecords); here
+        the leader is every replica, so it is answered at once. The new log start
+        offsets are checkpointed before the answer: a restart keeps them."""
+        out = []
+        for topic, index, offset in entries:
+            try:
+                if topic in INTERNAL_TOPICS:
+                    raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION,
+                                     f"Cannot delete records of internal topic {topic}")
+                out.append((self.partition(topic, index).delete_records_before(offset), ErrorCode.NONE))
+            except KafkaError as e:
+                log.info("DeleteRecords %s-%d to %d refused: %s %s", topic, index, offset, e.code.name, e)
+                out.append((-1, e.code))
+        if any(code == ErrorCode.NONE for _low, code in out):
+            self.logs.checkpoint()
+        return out
+
     # ----------------------------------------------------------------- reads
     def fetch_messages(self, reads: list[FetchRead], isolation: int, min_bytes: int, max_wait_ms: int,
                        max_bytes: int):
@@ -323,7 +343,8 @@ class ReplicaManager:
                 if total and len(records) > limit:
                     records = b""
             except KafkaError as e:
-                res.error = e.code
+                # Kafka's createLogReadResult(e): an error partition carries no offsets.
+                res.error, res.high_watermark, res.last_stable_offset, res.log_start_offset = e.code, -1, -1, -1
                 if e.code != ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
                     log.info("fetch of %s-%d: %s: %s", r.topic, r.partition, e.code.name, e)
                 continue

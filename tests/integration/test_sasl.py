@@ -299,19 +299,25 @@ def java_client_config(tmp_path, mechanism: str, user: str, password: str) -> st
     return str(path)
 
 
+def kafka_configs(bootstrap: str, command_config: str, user: str, *args: str) -> javautil.JavaResult:
+    """kafka-configs on one user entity; fails the test unless it exits 0."""
+    r = javautil.run_class("org.apache.kafka.tools.ConfigCommand", "--bootstrap-server", bootstrap,
+                           "--command-config", command_config, "--entity-type", "users", "--entity-name", user,
+                           *args, timeout=90)
+    assert r.returncode == 0, r.describe()
+    return r
+
+
 def test_kafka_configs_adds_a_scram_user_and_java_clients_use_it(sasl_broker, java_built, tmp_path):
     """kafka-configs --alter --add-config 'SCRAM-SHA-256=[...]' --entity-type users, logged in
     with PLAIN; then the console producer and consumer as that user over SCRAM-SHA-256."""
     user, topic = f"erin-{uuid.uuid4().hex[:6]}", new_topic()
     admin = java_client_config(tmp_path, *ADMIN)
-    r = javautil.run_class("org.apache.kafka.tools.ConfigCommand", "--bootstrap-server", sasl_broker.bootstrap,
-                           "--command-config", admin, "--alter", "--entity-type", "users", "--entity-name", user,
-                           "--add-config", "SCRAM-SHA-256=[iterations=8192,password=erin-secret]", timeout=90)
-    assert r.returncode == 0 and f"Completed updating config for user {user}." in r.stdout, r.describe()
-    r = javautil.run_class("org.apache.kafka.tools.ConfigCommand", "--bootstrap-server", sasl_broker.bootstrap,
-                           "--command-config", admin, "--describe", "--entity-type", "users", "--entity-name", user,
-                           timeout=90)
-    assert r.returncode == 0 and "SCRAM-SHA-256=iterations=8192" in r.stdout, r.describe()
+    r = kafka_configs(sasl_broker.bootstrap, admin, user, "--alter",
+                      "--add-config", "SCRAM-SHA-256=[iterations=8192,password=erin-secret]")
+    assert f"Completed updating config for user {user}." in r.stdout, r.describe()
+    r = kafka_configs(sasl_broker.bootstrap, admin, user, "--describe")
+    assert "SCRAM-SHA-256=iterations=8192" in r.stdout, r.describe()
     erin = java_client_config(tmp_path, "SCRAM-SHA-256", user, "erin-secret")
     r = javautil.run_class("org.apache.kafka.tools.ConsoleProducer", "--bootstrap-server", sasl_broker.bootstrap,
                            "--topic", topic, "--command-config", erin, stdin="first\nsecond\n", timeout=90)
@@ -320,14 +326,10 @@ def test_kafka_configs_adds_a_scram_user_and_java_clients_use_it(sasl_broker, ja
                            sasl_broker.bootstrap, "--topic", topic, "--group", f"g-{topic}", "--from-beginning",
                            "--max-messages", "2", "--timeout-ms", "30000", "--command-config", erin, timeout=90)
     assert r.stdout.split() == ["first", "second"], r.describe()
-    r = javautil.run_class("org.apache.kafka.tools.ConfigCommand", "--bootstrap-server", sasl_broker.bootstrap,
-                           "--command-config", admin, "--alter", "--entity-type", "users", "--entity-name", user,
-                           "--delete-config", "SCRAM-SHA-256", timeout=90)
-    assert r.returncode == 0 and f"Completed updating config for user {user}." in r.stdout, r.describe()
-    r = javautil.run_class("org.apache.kafka.tools.ConfigCommand", "--bootstrap-server", sasl_broker.bootstrap,
-                           "--command-config", admin, "--describe", "--entity-type", "users", "--entity-name", user,
-                           timeout=90)
-    assert r.returncode == 0 and "SCRAM-SHA-256" not in r.stdout, r.describe()
+    r = kafka_configs(sasl_broker.bootstrap, admin, user, "--alter", "--delete-config", "SCRAM-SHA-256")
+    assert f"Completed updating config for user {user}." in r.stdout, r.describe()
+    r = kafka_configs(sasl_broker.bootstrap, admin, user, "--describe")
+    assert "SCRAM-SHA-256" not in r.stdout, r.describe()
 
 
 def test_java_producer_reports_kafkas_authentication_error(sasl_broker, java_built, tmp_path):

@@ -77,16 +77,25 @@ def read_until_eof(sock: socket.socket, timeout=5.0) -> bytes:
         out += chunk
 
 
+def listening():
+    net = Net(1 << 20)
+    _id, port = net.listen("127.0.0.1", 0)
+    return net, ffi.new("fmq_event[]", 64), port
+
+
+def accepted(net: Net, events) -> int:
+    """The id of the next accepted connection."""
+    got = poll_until(net, events, lambda g: any(k == lib.FMQ_EV_ACCEPT for k, *_ in g))
+    return next(c for kind, c, _l, _d in got if kind == lib.FMQ_EV_ACCEPT)
+
+
 def test_close_after_flush_delivers_what_is_queued_then_closes():
     """A last answer (a refused SASL authentication) reaches the client before the
     close, even one larger than the socket takes at once; what the client sends
     afterwards is not read."""
-    net = Net(1 << 20)
-    events = ffi.new("fmq_event[]", 64)
-    _id, port = net.listen("127.0.0.1", 0)
+    net, events, port = listening()
     with socket.create_connection(("127.0.0.1", port)) as s:
-        got = poll_until(net, events, lambda g: any(k == lib.FMQ_EV_ACCEPT for k, *_ in g))
-        conn = next(c for kind, c, _l, _d in got if kind == lib.FMQ_EV_ACCEPT)
+        conn = accepted(net, events)
         big = bytes(range(256)) * 16384  # 4 MiB: more than one write
         assert net.send(conn, b"last answer ") and net.send(conn, big)
         net.close_after_flush(conn)
@@ -111,11 +120,8 @@ def test_close_after_flush_delivers_what_is_queued_then_closes():
 
 
 def test_close_after_flush_with_nothing_queued_closes_at_once():
-    net = Net(1 << 20)
-    events = ffi.new("fmq_event[]", 64)
-    _id, port = net.listen("127.0.0.1", 0)
+    net, events, port = listening()
     with socket.create_connection(("127.0.0.1", port)) as s:
-        got = poll_until(net, events, lambda g: any(k == lib.FMQ_EV_ACCEPT for k, *_ in g))
-        conn = next(c for kind, c, _l, _d in got if kind == lib.FMQ_EV_ACCEPT)
+        conn = accepted(net, events)
         net.close_after_flush(conn)
         assert read_until_eof(s) == b""

@@ -111,6 +111,11 @@ def minimal_request(w: KafkaWireClient, key: int, version: int, topic: tuple[str
         return {"auth_bytes": b"\0user\0password"}
     if key == 50:  # DescribeUserScramCredentials: every user (none)
         return {"users": None}
+    if key == 21:  # DeleteRecords: up to the high watermark of a topic of its own
+        target = _fresh(name, version, "trim")
+        assert w.request(19, 7, {"topics": [{"name": target, "num_partitions": 1, "replication_factor": 1}],
+                              "timeout": 5000}).topics[0].error_code == 0
+        return {"topics": [{"name": target, "partitions": [{"partition_index": 0, "offset": -1}]}], "timeout": 5000}
     if key == 48:  # DescribeClientQuotas: every user's (none)
         return {"components": [{"entity_type": "user", "match_type": 2, "match": None}], "strict": False}
     if key == 51:  # AlterUserScramCredentials: a credential of its own
