@@ -77,6 +77,9 @@ def serve(host, port, log_level, broker_id, data_dir, recovery_mode, config_file
         raise click.UsageError(f"invalid configuration: {e}") from None
     if data_dir is None:
         data_dir = config.values.get("log.dirs") if "log.dirs" in config.sources else "./data"
+        if "," in data_dir:  # several log dirs (JBOD) are not built: refused, never read as one odd path
+            raise click.UsageError(f"invalid configuration: log.dirs {data_dir!r} names several directories; "
+                                   "FluxMQ keeps its logs in one (see docs/skipped_features.md)")
     from fluxmq.listener import SASL_PROTOCOLS, parse_listeners, render
 
     try:

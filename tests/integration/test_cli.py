@@ -65,3 +65,11 @@ def test_serve_refuses_enable_tls(tmp_path):
     assert "--enable-tls: not available in this version of FluxMQ yet" in r.stderr
     assert "the broker did not start" in r.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_serve_refuses_several_log_dirs(tmp_path):
+    """Several log dirs (JBOD) are not built: refused, never taken as one path."""
+    dirs = f"{tmp_path / 'a'},{tmp_path / 'b'}"
+    r = fluxmq("serve", "--host", "127.0.0.1", "--port", "0", "--override", f"log.dirs={dirs}")
+    assert r.returncode == 2 and "names several directories" in r.stderr, r.stderr
+    assert not any(tmp_path.iterdir())

@@ -116,6 +116,8 @@ def minimal_request(w: KafkaWireClient, key: int, version: int, topic: tuple[str
         assert w.request(19, 7, {"topics": [{"name": target, "num_partitions": 1, "replication_factor": 1}],
                               "timeout": 5000}).topics[0].error_code == 0
         return {"topics": [{"name": target, "partitions": [{"partition_index": 0, "offset": -1}]}], "timeout": 5000}
+    if key == 35:  # DescribeLogDirs: the shared topic's partitions
+        return {"topics": [{"topic": name, "partitions": [0, 1]}]}
     if key == 48:  # DescribeClientQuotas: every user's (none)
         return {"components": [{"entity_type": "user", "match_type": 2, "match": None}], "strict": False}
     if key == 51:  # AlterUserScramCredentials: a credential of its own
