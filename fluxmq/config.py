@@ -152,6 +152,7 @@ _BROKER_DEFS = [
     ConfigDef("connections.max.reauth.ms", "long", 0, validator=_at_least(0)),
     ConfigDef("connection.failed.authentication.delay.ms", "int", 100, validator=_at_least(0)),
     ConfigDef("num.partitions", "int", 1, validator=_at_least(1)),
+    ConfigDef("max.request.partition.size.limit", "int", 2000, validator=_at_least(1)),  # DescribeTopicPartitions
     ConfigDef("default.replication.factor", "int", 1, validator=_at_least(1)),
     ConfigDef("auto.create.topics.enable", "boolean", True),
     ConfigDef("delete.topic.enable", "boolean", True),

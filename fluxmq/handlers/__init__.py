@@ -124,7 +124,7 @@ MODULES = (
     "api_versions", "metadata", "produce", "fetch", "list_offsets",
     "create_topics", "delete_topics", "create_partitions", "describe_configs",
     "alter_configs", "incremental_alter_configs", "describe_cluster", "delete_records",
-    "describe_log_dirs",
+    "describe_log_dirs", "describe_topic_partitions",
     "init_producer_id", "offset_for_leader_epoch",
     # consumer groups (fluxmq/group)
     "find_coordinator", "join_group", "sync_group", "heartbeat", "leave_group", "offset_commit",

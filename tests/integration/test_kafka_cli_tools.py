@@ -204,3 +204,16 @@ def test_verifiable_producer(broker, java_built, topic_name):
     assert not [e for e in events if e["name"] == "producer_send_error"], r.describe()
     tool_data = [e for e in events if e["name"] == "tool_data"]
     assert tool_data and tool_data[0]["sent"] == 100 and tool_data[0]["acked"] == 100, r.describe()
+
+
+def test_topic_command_describes_through_describe_topic_partitions(broker, java_built, topic_name):
+    """Kafka 4's kafka-topics --describe asks DescribeTopicPartitions (KIP-966) and
+    prints its (empty) ELR lists as "Elr: "; through the Metadata fallback it
+    would print "Elr: N/A". A page limit of 1 makes it follow next_cursor."""
+    b = broker.bootstrap
+    ok(kafka_topics(b, "--create", "--topic", topic_name, "--partitions", "3", "--replication-factor", "1"))
+    r = ok(kafka_topics(b, "--describe", "--topic", topic_name, "--partition-size-limit-per-response", "1"))
+    topic, parts = parse_describe(r.stdout)
+    assert topic.get("PartitionCount") == "3", r.describe()
+    assert [p["Partition"] for p in parts] == ["0", "1", "2"], r.describe()
+    assert all(p.get("Elr") == "" and p.get("LastKnownElr") == "" for p in parts), r.describe()

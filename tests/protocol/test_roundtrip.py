@@ -118,6 +118,8 @@ def minimal_request(w: KafkaWireClient, key: int, version: int, topic: tuple[str
         return {"topics": [{"name": target, "partitions": [{"partition_index": 0, "offset": -1}]}], "timeout": 5000}
     if key == 35:  # DescribeLogDirs: the shared topic's partitions
         return {"topics": [{"topic": name, "partitions": [0, 1]}]}
+    if key == 75:  # DescribeTopicPartitions: the shared topic
+        return {"topics": [{"name": name}], "response_partition_limit": 2000, "cursor": None}
     if key == 48:  # DescribeClientQuotas: every user's (none)
         return {"components": [{"entity_type": "user", "match_type": 2, "match": None}], "strict": False}
     if key == 51:  # AlterUserScramCredentials: a credential of its own
