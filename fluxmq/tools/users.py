@@ -42,7 +42,11 @@ class Target:
             props = read_properties(self.command_config)
             protocol = props.get("security.protocol", "PLAINTEXT").upper()
             if protocol == "SASL_PLAINTEXT":
-                entry = jaas.parse(props.get("sasl.jaas.config", ""), f"{self.command_config}: sasl.jaas.config")
+                try:
+                    entry = jaas.parse(props.get("sasl.jaas.config", ""), f"{self.command_config}: sasl.jaas.config")
+                except ValueError as e:
+                    client.close()
+                    raise click.ClickException(str(e)) from None
                 try:
                     sasl_authenticate(client, props.get("sasl.mechanism", "GSSAPI").upper(),
                                       entry.options.get("username", ""), entry.options.get("password", ""))

@@ -476,6 +476,10 @@ def test_fluxmq_users_over_the_wire(sasl_broker, tmp_path):
     assert r.returncode == 1 and "RESOURCE_NOT_FOUND" in r.stderr
     r = fluxmq("users", "-b", sasl_broker.bootstrap, "list")  # no credentials: the SASL listener closes
     assert r.returncode == 1 and "--command-config" in r.stderr
+    broken = tmp_path / "broken.properties"
+    broken.write_text("security.protocol=SASL_PLAINTEXT\nsasl.mechanism=PLAIN\nsasl.jaas.config=broken\n")
+    r = fluxmq("users", "-b", sasl_broker.bootstrap, "--command-config", str(broken), "list")
+    assert r.returncode == 1 and "is not a valid JAAS configuration" in r.stderr and "Traceback" not in r.stderr
 
 
 # ------------------------------------------------------ durability, start-up
