@@ -78,12 +78,18 @@ class DelayedOperationPurgatory:
         """True if `op` completed at once; otherwise it waits on `keys` (or its deadline)."""
         if op.try_complete():
             return True
+        self.watch(op, keys)
+        return False
+
+    def watch(self, op: DelayedOperation, keys) -> None:
+        """`op` waits on `keys` (or its deadline) without a first try: for a caller
+        that has just found it cannot complete (the long-poll fetch, which read
+        already), so that nothing is done twice."""
         op.purgatory = self
         self._tracked += 1
         for key in keys:
             self.watchers.setdefault(key, []).append(op)
         heapq.heappush(self._deadlines, (op.deadline_ms, next(self._seq), op))
-        return False
 
     def on_completed(self) -> None:
         """A watched operation completed: purge the stale ones once they pile up."""

@@ -322,7 +322,8 @@ class ReplicaManager:
                           lambda: self._read_all(reads, isolation, max_bytes), min_bytes,
                           lambda res: fut.done() or fut.set_result(res))
         op.results = results
-        self.fetch_purgatory.try_complete_else_watch(op, [(r.topic, r.partition) for r in reads])
+        # The read above found too little: watch at once rather than read again first.
+        self.fetch_purgatory.watch(op, [(r.topic, r.partition) for r in reads])
         self._arm_timer()
         return fut
 

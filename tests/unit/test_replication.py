@@ -118,13 +118,17 @@ def test_clients_may_not_append_to_internal_topics_coordinators_may(node, clock)
 def test_delayed_fetch_completes_when_data_arrives(node, clock):
     node.controller.create_topic("t", 2)
     rm = node.replica_manager
+    reads = []
+    read_all = rm._read_all
+    rm._read_all = lambda *a: reads.append(a) or read_all(*a)
 
     async def run():
         waiting = rm.fetch_messages([FetchRead("t", 0, 0, 1 << 20), FetchRead("t", 1, 0, 1 << 20)], 0, 1, 30000,
                                     1 << 20)
         assert not waiting.done() and rm.fetch_purgatory.watched() == 1
+        assert len(reads) == 1  # the first read decided to wait: watched without reading again
         append(node, "t", clock, 2, partition=1)  # moves partition 1's high watermark: the fetch completes
-        assert waiting.done()
+        assert waiting.done() and len(reads) == 2
         results = waiting.result()
         assert [len(r.records) > 0 for r in results] == [False, True]
         assert [r.high_watermark for r in results] == [0, 2]
