@@ -19,6 +19,8 @@ from typing import Callable
 from fluxmq.errors import ErrorCode
 
 NO_RESPONSE = object()
+# Kafka's "authorized operations not requested" (or not computed): Integer.MIN_VALUE.
+AUTHORIZED_OPERATIONS_OMITTED = -2147483648
 
 
 @dataclass(frozen=True)

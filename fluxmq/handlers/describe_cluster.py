@@ -12,12 +12,11 @@ report every cluster operation when asked.
 """
 
 from fluxmq.errors import ErrorCode
-from fluxmq.handlers import api
+from fluxmq.handlers import AUTHORIZED_OPERATIONS_OMITTED, api
 
 API_KEY = 60
 ENDPOINT_BROKER, ENDPOINT_CONTROLLER = 1, 2
 ENDPOINT_NAMES = {ENDPOINT_BROKER: "BROKER", ENDPOINT_CONTROLLER: "CONTROLLER"}
-AUTHORIZED_OPERATIONS_OMITTED = -2147483648
 
 
 def _error(code, message) -> dict:

@@ -11,10 +11,9 @@ authorized_operations is not computed (no ACLs yet): Kafka's "not
 requested" value.
 """
 
-from fluxmq.handlers import api
+from fluxmq.handlers import AUTHORIZED_OPERATIONS_OMITTED, api
 
 API_KEY = 15
-AUTHORIZED_OPERATIONS_OMITTED = -2147483648
 
 
 @api(API_KEY, "DescribeGroups", 0, 6)

@@ -20,7 +20,7 @@ Kafka's DescribeTopicPartitionsRequestHandler and KRaftMetadataCache:
 """
 
 from fluxmq.errors import ErrorCode, KafkaError
-from fluxmq.handlers import api
+from fluxmq.handlers import AUTHORIZED_OPERATIONS_OMITTED, api
 from fluxmq.metadata.controller import validate_topic_name
 from fluxmq.metadata.image import INTERNAL_TOPICS
 from fluxmq.protocol.codec import ZERO_UUID
@@ -29,7 +29,6 @@ API_KEY = 75
 # READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (Kafka's
 # AclOperation codes) as the 32-bit field AuthHelper.authorizedOperations makes without an authorizer.
 ALL_TOPIC_OPERATIONS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
-AUTHORIZED_OPERATIONS_OMITTED = -2147483648
 
 
 def _topic(name: str, code: ErrorCode, topic_id=ZERO_UUID, partitions=(), operations=ALL_TOPIC_OPERATIONS) -> dict:

@@ -71,7 +71,7 @@ def handle(ctx, request):
             slots.append((parts, len(parts), fp.partition))
             parts.append(None)
     unknown = any(p is not None for t in topics for p in t["partitions"])
-    max_bytes = request.max_bytes if ctx.api_version >= 3 else 2**31 - 1
+    max_bytes = request.max_bytes  # every served version (v4+) has it
     # An unknown topic answers at once, as any other error does.
     max_wait = 0 if unknown else to_ms(request.max_wait)
     results = ctx.broker.replica_manager.fetch_messages(reads, isolation, request.min_bytes, max_wait, max_bytes)

@@ -14,13 +14,12 @@ computed (no ACLs yet): the field keeps Kafka's "not requested" value.
 import logging
 
 from fluxmq.errors import ErrorCode, KafkaError
-from fluxmq.handlers import api
+from fluxmq.handlers import AUTHORIZED_OPERATIONS_OMITTED, api
 from fluxmq.metadata.controller import validate_topic_name
 from fluxmq.protocol.codec import ZERO_UUID, encode_response
 
 API_KEY = 3
 log = logging.getLogger("fluxmq.metadata")
-AUTHORIZED_OPERATIONS_OMITTED = -2147483648
 
 
 def broker_list(ctx) -> list[dict]:
