@@ -296,6 +296,11 @@ class Broker:
                                   + self.log_tail())
             try:
                 with kwire.Connection(self.host, self.port, timeout=2.0) as c:
+                    if getattr(self, "protocol", "PLAINTEXT") != "PLAINTEXT":
+                        # A SASL listener answers nothing but ApiVersions before authentication;
+                        # it opens once the broker has started.
+                        if c.api_versions():
+                            return time.monotonic() - t0
                     while True:
                         md = c.metadata([ready_topic[0]] if ready_topic else None)
                         ok = md["brokers"] and (ready_topic is None or kwire.topic_ready(md, *ready_topic))
@@ -370,17 +375,22 @@ class Broker:
 class KafkaBroker(Broker):
     name = "kafka"
 
-    def __init__(self, workdir: Path, props: dict[str, str] | None = None):
-        """`props`: server.properties entries over the defaults (compat/run.py's profile)."""
+    def __init__(self, workdir: Path, props: dict[str, str] | None = None, protocol: str = "PLAINTEXT"):
+        """`props`: server.properties entries over the defaults (compat/run.py's profile).
+        `protocol`: the security protocol of the client (and inter-broker) listener, named
+        after it; SASL ones need their sasl.* entries in `props` (tests/integration/test_acls.py)."""
         super().__init__(workdir)
+        self.protocol = protocol
         self.controller_port = free_port()
         self.log_dir = self.workdir / "kafka-logs"
         self.props = dict(KAFKA_DEFAULT_PROPS)
         self.props.update(KAFKA_KRAFT_PROPS)
         self.props.update({
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listeners": f"{protocol}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"{protocol}://127.0.0.1:{self.port}",
+            "inter.broker.listener.name": protocol,
+            "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{protocol}:{protocol}",
             "log.dirs": str(self.log_dir),
         })
         self.props.update(props or {})

@@ -16,8 +16,9 @@ whose API ranges FluxMQ advertises. Tests that shell out to Kafka's tools get
 a KAFKA_PATH whose bin/*.sh (compat/kafka_home) run them from the Maven jars
 (benchmarks/kafka/target/lib, `make bench-deps`).
 
-Apache Kafka 4.4 (KRaft, single node, from the same jars, with the
-StandardAuthorizer so the ACL tests can set their ACLs) runs the same passes
+Both brokers run with the StandardAuthorizer and allow.everyone.if.no.acl.found
+(AUTHORIZER_PROFILE), so the ACL tests can set their ACLs. Apache Kafka 4.4
+(KRaft, single node, from the same jars) runs the same passes
 for the reference column: a test that fails on both is the environment (one
 node, say), one that fails only on FluxMQ is a FluxMQ gap.
 
@@ -66,9 +67,9 @@ PASS_TIMEOUT_S = 1800
 RETRY_TIMEOUT_S = 600
 
 PROFILE = {"num.partitions": "4", "group.initial.rebalance.delay.ms": "0", "group.min.session.timeout.ms": "1000"}
-# Kafka only: an authorizer, so that the ACL tests' kafka-acls.sh calls work; with no
+# Both brokers: an authorizer, so that the ACL tests' kafka-acls.sh calls work; with no
 # ACL on a resource everyone may use it, as without an authorizer.
-KAFKA_PROFILE = {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+AUTHORIZER_PROFILE = {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
                  "allow.everyone.if.no.acl.found": "true"}
 
 
@@ -132,9 +133,9 @@ def kafka_home() -> Path:
 
 
 def start_broker(kind: str, workdir: Path, p: Pass) -> brokers.Broker:
-    props = {**PROFILE, "auto.create.topics.enable": "true" if p.auto_create else "false"}
+    props = {**PROFILE, **AUTHORIZER_PROFILE, "auto.create.topics.enable": "true" if p.auto_create else "false"}
     if kind == "kafka":
-        b = brokers.KafkaBroker(workdir, {**props, **KAFKA_PROFILE})
+        b = brokers.KafkaBroker(workdir, props)
     else:
         b = brokers.FluxBroker(workdir, props)
     b.start()
@@ -224,7 +225,7 @@ def save(run: Run, lib_version: str, wall_s: float | None) -> Path:
     passes.update({name: {t: r.as_json() for t, r in sorted(res.items())} for name, res in run.passes.items()})
     data = {"broker": run.broker, "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "librdkafka": lib_version, "kafka_version": KAFKA_VERSION,
-            "broker_settings": {**PROFILE, **(KAFKA_PROFILE if run.broker == "kafka" else {})},
+            "broker_settings": {**PROFILE, **AUTHORIZER_PROFILE},
             "passes": {p: r for p, r in passes.items() if r is not None},
             "full_run_wall_s": round(wall_s) if wall_s is not None else old.get("full_run_wall_s")}
     path.write_text(_dump(data))

@@ -13,7 +13,6 @@ from fluxmq import __version__
 # command line is stable, refused at start-up until they work.
 NOT_YET = {
     "enable_tls": "--enable-tls", "tls_cert": "--tls-cert", "tls_key": "--tls-key",
-    "enable_acl": "--enable-acl", "acl_config": "--acl-config", "super_users": "--super-users",
     "enable_replication": "--enable-replication", "metrics_port": "--metrics-port",
 }
 
@@ -43,13 +42,16 @@ def main():
 @click.option("--enable-tls", is_flag=True, help="(not available yet)")
 @click.option("--tls-cert", default=None, help="(not available yet)")
 @click.option("--tls-key", default=None, help="(not available yet)")
-@click.option("--enable-acl", is_flag=True, help="(not available yet)")
-@click.option("--acl-config", default=None, help="(not available yet)")
-@click.option("--super-users", default=None, help="(not available yet)")
+@click.option("--enable-acl", is_flag=True,
+              help="Authorize every request with ACLs (authorizer.class.name=StandardAuthorizer).")
+@click.option("--acl-config", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A JSON file of ACL bindings added at start (docs/security.md); needs --enable-acl.")
+@click.option("--super-users", default=None, metavar="NAMES",
+              help="Comma-separated principals allowed everything (admin or User:admin); needs --enable-acl.")
 @click.option("--enable-replication", is_flag=True, help="(not available yet)")
 @click.option("--metrics-port", type=int, default=None, help="(not available yet)")
 def serve(host, port, log_level, broker_id, data_dir, recovery_mode, config_file, overrides,
-          enable_consumer_groups, **later):
+          enable_consumer_groups, enable_acl, acl_config, super_users, **later):
     """Run the broker."""
     given = [flag for name, flag in NOT_YET.items() if later.get(name)]
     if given:
@@ -73,6 +75,7 @@ def serve(host, port, log_level, broker_id, data_dir, recovery_mode, config_file
             config.set(key.strip(), value.strip())
         if broker_id is not None:
             config.set("node.id", broker_id)
+        initial_acls = _acl_options(config, enable_acl, acl_config, super_users)
     except ValueError as e:
         raise click.UsageError(f"invalid configuration: {e}") from None
     if data_dir is None:
@@ -93,7 +96,30 @@ def serve(host, port, log_level, broker_id, data_dir, recovery_mode, config_file
         config.set("listeners", render(listeners))  # what DescribeConfigs reports: the served value
     from fluxmq.server import run
 
-    run(config, data_dir, listeners, recovery_mode)
+    run(config, data_dir, listeners, recovery_mode, initial_acls)
+
+
+def _acl_options(config, enable_acl: bool, acl_config: str | None, super_users: str | None) -> list:
+    """The seed's --enable-acl / --super-users / --acl-config as Kafka's keys, and the
+    bindings of the --acl-config file. Authorizer settings without an authorizer are
+    refused: they would change nothing."""
+    from fluxmq.security.authorizer import AUTHORIZER_CLASS_NAMES
+    keys = [k for k in ("super.users", "allow.everyone.if.no.acl.found") if k in config.sources]
+    if enable_acl:
+        config.set("authorizer.class.name", AUTHORIZER_CLASS_NAMES[0])
+    if super_users is not None:
+        names = [n.strip() for n in super_users.split(",") if n.strip()]
+        config.set("super.users", ";".join(n if ":" in n else f"User:{n}" for n in names))
+    if not config["authorizer.class.name"]:
+        given = [flag for flag, value in (("--acl-config", acl_config), ("--super-users", super_users)) if value] + keys
+        if given:
+            raise ValueError(f"{', '.join(given)} given without an authorizer; add --enable-acl "
+                             "(or authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer)")
+        return []
+    if acl_config is None:
+        return []
+    from fluxmq.security.acl import load_acl_file
+    return load_acl_file(acl_config)
 
 
 @main.command()

@@ -80,6 +80,13 @@ def _only(default, what):
     return check
 
 
+def _authorizer_class(v):
+    from fluxmq.security.authorizer import AUTHORIZER_CLASS_NAMES
+    if v and v not in AUTHORIZER_CLASS_NAMES:
+        raise ValueError(f"authorizer.class.name {v!r} is not available in FluxMQ; it has "
+                         f"{AUTHORIZER_CLASS_NAMES[0]} (and takes {AUTHORIZER_CLASS_NAMES[1]} as the same)")
+
+
 def render(value) -> str | None:
     if value is None:
         return None
@@ -151,6 +158,10 @@ _BROKER_DEFS = [
     ConfigDef("sasl.enabled.mechanisms", "list", "GSSAPI"),
     ConfigDef("connections.max.reauth.ms", "long", 0, validator=_at_least(0)),
     ConfigDef("connection.failed.authentication.delay.ms", "int", 100, validator=_at_least(0)),
+    # ACLs (fluxmq/security/authorizer.py): Kafka's StandardAuthorizer, when named
+    ConfigDef("authorizer.class.name", "string", "", validator=_authorizer_class),
+    ConfigDef("super.users", "string", ""),
+    ConfigDef("allow.everyone.if.no.acl.found", "boolean", False),
     ConfigDef("num.partitions", "int", 1, validator=_at_least(1)),
     ConfigDef("max.request.partition.size.limit", "int", 2000, validator=_at_least(1)),  # DescribeTopicPartitions
     ConfigDef("default.replication.factor", "int", 1, validator=_at_least(1)),

@@ -52,6 +52,39 @@ class RequestContext:
     correlation_id: int
     client_id: str | None
 
+    # Authorization (security/authorizer.py): always allowed without an authorizer.
+    def authorize(self, op, resource_type, name: str, log_denied: bool = True) -> bool:
+        authorizer = self.broker.authorizer
+        return authorizer is None or authorizer.authorize(
+            self.conn.principal, self.conn.host, op, resource_type, name, self.broker.handlers[self.api_key].name,
+            log_denied)
+
+    def authorized_names(self, op, resource_type, names) -> set:
+        """The names the caller may do `op` on (a filter: denials are not logged)."""
+        if self.broker.authorizer is None:
+            return set(names)
+        return {n for n in names if self.authorize(op, resource_type, n, log_denied=False)}
+
+    def may_create_topic(self, name: str) -> bool:
+        """Auto-creation (Metadata, Produce) needs CREATE on the cluster or on the topic."""
+        from fluxmq.security.acl import CLUSTER_NAME, AclOperation, ResourceType
+        return self.broker.authorizer is None or (
+            self.authorize(AclOperation.CREATE, ResourceType.CLUSTER, CLUSTER_NAME, log_denied=False)
+            or self.authorize(AclOperation.CREATE, ResourceType.TOPIC, name))
+
+    def authorize_by_resource_type(self, op, resource_type) -> bool:
+        authorizer = self.broker.authorizer
+        return authorizer is None or authorizer.authorize_by_resource_type(
+            self.conn.principal, self.conn.host, op, resource_type)
+
+    def authorized_operations(self, resource_type, name: str) -> int:
+        """Kafka's authorizedOperations field; every supported operation without an authorizer."""
+        authorizer = self.broker.authorizer
+        if authorizer is None:
+            from fluxmq.security.acl import SUPPORTED_OPERATIONS
+            return sum(1 << op for op in SUPPORTED_OPERATIONS[resource_type])
+        return authorizer.authorized_operations(self.conn.principal, self.conn.host, resource_type, name)
+
 
 class _Slot:
     """A response position in a connection's order."""
@@ -66,11 +99,12 @@ class Connection:
     """One client connection: where it came in (listener), who it is (peer
     address, principal; on SASL listeners its SASL authenticator), and its
     responses in request order."""
-    __slots__ = ("id", "peer", "listener", "principal", "sasl", "slots", "tasks")
+    __slots__ = ("id", "peer", "host", "listener", "principal", "sasl", "slots", "tasks")
 
     def __init__(self, conn_id: int, peer: str, listener: Listener):
         self.id = conn_id
         self.peer = peer
+        self.host = peer.rpartition(":")[0].strip("[]")  # the address ACL hosts are matched against
         self.listener = listener
         self.principal = ANONYMOUS
         self.sasl = None  # a SaslAuthenticator on SASL listeners (security/sasl.py)
@@ -80,13 +114,14 @@ class Connection:
     @property
     def client_host(self) -> str:
         """Kafka's InetAddress.toString() of the peer: "/" + the address."""
-        return "/" + self.peer.rpartition(":")[0].strip("[]")
+        return "/" + self.host
 
 
 class Broker:
     def __init__(self, config: BrokerConfig, data_dir: str, listeners: list[Listener],
-                 recovery_mode: str = "auto", clock=None):
-        """`listeners`: fluxmq.listener.parse_listeners(config); bound in start()."""
+                 recovery_mode: str = "auto", clock=None, initial_acls=()):
+        """`listeners`: fluxmq.listener.parse_listeners(config); bound in start().
+        `initial_acls`: bindings added at start, as CreateAcls would (--acl-config)."""
         self.config = config
         self.listeners: list[Listener] = list(listeners)  # by the id fmq_net_listen gives, once bound
         self.sasl_configs = {}
@@ -100,6 +135,8 @@ class Broker:
         self.node = Node(config, data_dir, self.clock)  # metadata, logs, replica manager
         self.logs = self.node.logs
         self.recovery_mode = recovery_mode
+        self.initial_acls = list(initial_acls)
+        self.authorizer = None  # a StandardAuthorizer when authorizer.class.name is set (see start)
         self._groups = None  # consumer groups (fluxmq/group): see the `groups` property
         self._flush_scheduled = False
         self.handlers = load_all()
@@ -122,6 +159,7 @@ class Broker:
             bound.append(lst.bound(port))
         self.listeners = bound
         self.node.startup(self.recovery_mode)
+        self._start_authorizer()
         self.node.start()
         if GROUP_METADATA_TOPIC in self.image.topics:
             self._start_groups()  # group state to replay: loaded before the first request is served
@@ -136,6 +174,19 @@ class Broker:
                  self.node_id, ", ".join(f"{lst.render()} advertised as {lst.advertised_host}:{lst.advertised_port}"
                                          for lst in self.listeners),
                  self.node.cluster_id, self.logs.data_dir, native.crc32c_impl(), self.logs.io.impl)
+
+    def _start_authorizer(self) -> None:
+        if not self.config["authorizer.class.name"]:
+            return
+        from fluxmq.security.authorizer import StandardAuthorizer, parse_super_users
+        if self.initial_acls:
+            refused = [f"{b}: {m}" for b, (code, m) in zip(self.initial_acls,
+                                                           self.controller.create_acls(self.initial_acls)) if code]
+            if refused:
+                raise ValueError("ACLs refused: " + "; ".join(refused))
+        self.authorizer = StandardAuthorizer(self.image, parse_super_users(self.config["super.users"]),
+                                             self.config["allow.everyone.if.no.acl.found"])
+        log.info("%d ACLs loaded", len(self.image.acls))
 
     @property
     def image(self):
@@ -428,14 +479,15 @@ class Broker:
                 log.exception("log maintenance failed")
 
 
-def run(config: BrokerConfig, data_dir: str, listeners: list[Listener], recovery_mode: str = "auto") -> None:
+def run(config: BrokerConfig, data_dir: str, listeners: list[Listener], recovery_mode: str = "auto",
+        initial_acls=()) -> None:
     try:
         import uvloop
         runner = uvloop.run
     except ImportError:  # pragma: no cover
         runner = asyncio.run
     try:
-        broker = Broker(config, data_dir, listeners, recovery_mode)
+        broker = Broker(config, data_dir, listeners, recovery_mode, initial_acls=initial_acls)
         runner(broker.serve_forever())
     except (OSError, ValueError, RuntimeError) as e:
         log.error("FluxMQ could not start: %s", e)

@@ -21,6 +21,9 @@ from brokerproc import BrokerProcess
 def pytest_addoption(parser):
     parser.addoption("--reference-bootstrap", default=None, metavar="HOST:PORT",
                      help="run the shared-broker tests against this running broker instead of FluxMQ")
+    parser.addoption("--acl-reference-kafka", action="store_true",
+                     help="run tests/integration/test_acls.py against Apache Kafka 4.4 (Maven jars) "
+                          "configured the same way, instead of FluxMQ")
 
 
 class ReferenceBroker:

@@ -75,15 +75,23 @@ def request_topic(image, t):
     return image.topics.get(t.name), t.name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
 
 
-def known_partitions(image, topics, entry):
-    """Splits a group request's topics the way KafkaApis checks metadata before
-    asking the coordinator: ([(topic name, [entry(p), ...])] for partitions this
-    broker has, {(topic reference, partition): error} for the rest (an unknown
-    topic, UNKNOWN_TOPIC_OR_PARTITION or UNKNOWN_TOPIC_ID; a partition the topic
-    does not have, UNKNOWN_TOPIC_OR_PARTITION)."""
+def known_partitions(image, topics, entry, allowed=None):
+    """Splits a group request's topics the way KafkaApis checks ACLs and metadata
+    before asking the coordinator: ([(topic name, [entry(p), ...])] for partitions
+    this broker has, {(topic reference, partition): error} for the rest (an unknown
+    topic id, UNKNOWN_TOPIC_ID; a topic name for which allowed(name) is false,
+    TOPIC_AUTHORIZATION_FAILED, whether it exists or not; an unknown topic,
+    UNKNOWN_TOPIC_OR_PARTITION; a partition the topic does not have,
+    UNKNOWN_TOPIC_OR_PARTITION)."""
     valid, errors = [], {}
     for t in topics:
         topic, ref, unknown = request_topic(image, t)
+        name = topic.name if topic is not None else getattr(t, "name", None)
+        if allowed is not None and (topic is not None or unknown != ErrorCode.UNKNOWN_TOPIC_ID) \
+                and not allowed(name):
+            for p in t.partitions:
+                errors[(ref, p.partition_index)] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            continue
         parts = []
         for p in t.partitions:
             if topic is None:
@@ -114,6 +122,26 @@ def partition_errors(image, topics, coordinator_topics, errors) -> list[dict]:
     return out
 
 
+# Config resource types (ConfigResource.Type) -> the ACL resource that guards them, and its error.
+_CONFIG_RESOURCE_ACL = {2: ("TOPIC", ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed."),
+                        4: ("CLUSTER", ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."),
+                        8: ("CLUSTER", ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."),
+                        16: ("CLUSTER", ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."),
+                        32: ("GROUP", ErrorCode.GROUP_AUTHORIZATION_FAILED, "Group authorization failed.")}
+
+
+def config_resource_refusal(ctx, op, resource_type: int, name: str):
+    """The KafkaError for a config resource the caller may not `op` (DESCRIBE_CONFIGS
+    or ALTER_CONFIGS; ConfigHelper and ControllerApis), or None: brokers, broker
+    loggers and client metrics are guarded by the cluster, topics and groups by themselves."""
+    from fluxmq.errors import KafkaError
+    from fluxmq.security.acl import CLUSTER_NAME, ResourceType
+    acl_type, code, message = _CONFIG_RESOURCE_ACL[resource_type]
+    if ctx.authorize(op, ResourceType[acl_type], CLUSTER_NAME if acl_type == "CLUSTER" else name):
+        return None
+    return KafkaError(code, message)
+
+
 def api(api_key: int, name: str, min_version: int, max_version: int, min_served: int | None = None):
     def register(fn):
         REGISTRY[api_key] = ApiHandler(api_key, name, min_version, max_version, fn,
@@ -135,6 +163,8 @@ MODULES = (
     # SASL (fluxmq/security)
     "sasl_handshake", "sasl_authenticate", "describe_user_scram_credentials", "alter_user_scram_credentials",
     "describe_client_quotas",
+    # ACLs (fluxmq/security/authorizer.py)
+    "describe_acls", "create_acls", "delete_acls",
 )
 
 

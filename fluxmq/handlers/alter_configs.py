@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 
 from fluxmq.errors import KafkaError
-from fluxmq.handlers import api
+from fluxmq.handlers import api, config_resource_refusal
 from fluxmq.metadata.configs import (
     RESOURCE_BROKER,
     RESOURCE_TOPIC,
@@ -35,6 +35,7 @@ from fluxmq.metadata.configs import (
     replace_topic_overrides,
     response_entry,
 )
+from fluxmq.security.acl import AclOperation
 
 API_KEY = 33
 log = logging.getLogger("fluxmq.configs")
@@ -46,6 +47,9 @@ def handle(ctx, request):
     errors = preprocess(request.resources)
     responses = []
     for resource, error in zip(request.resources, errors):
+        if error is None and resource.resource_type in RESOURCE_TYPE_NAMES:
+            error = config_resource_refusal(ctx, AclOperation.ALTER_CONFIGS, resource.resource_type,
+                                            resource.resource_name)
         if error is None:
             try:
                 if resource.resource_type == RESOURCE_TOPIC:

@@ -12,7 +12,8 @@ DescribeGroups for classic groups. Authorized operations are not computed
 """
 
 from fluxmq.errors import ErrorCode
-from fluxmq.handlers import api
+from fluxmq.handlers import AUTHORIZED_OPERATIONS_OMITTED, api
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 69
 
@@ -20,9 +21,20 @@ API_KEY = 69
 @api(API_KEY, "ConsumerGroupDescribe", 0, 1)
 def handle(ctx, request):
     coordinator = ctx.broker.groups.coordinator
+    allowed = [g for g in request.group_ids if ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, g)]
     if not coordinator.active:
-        groups = [{"error_code": ErrorCode.COORDINATOR_NOT_AVAILABLE, "group_id": gid, "members": []}
-                  for gid in request.group_ids]
+        described = iter([{"error_code": ErrorCode.COORDINATOR_NOT_AVAILABLE, "group_id": gid, "members": []}
+                          for gid in allowed])
     else:
-        groups = coordinator.consumer.describe(request.group_ids)
+        described = iter(coordinator.consumer.describe(allowed))
+    groups = []
+    for gid in request.group_ids:
+        if gid not in allowed:
+            groups.append({"error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "group_id": gid, "members": [],
+                           "authorized_operations": AUTHORIZED_OPERATIONS_OMITTED})
+            continue
+        g = next(described)
+        if request.include_authorized_operations:
+            g["authorized_operations"] = ctx.authorized_operations(ResourceType.GROUP, gid)
+        groups.append(g)
     return {"throttle_time": 0, "groups": groups}

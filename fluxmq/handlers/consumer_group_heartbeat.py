@@ -16,6 +16,7 @@ KafkaConsumer (group.protocol=consumer) and librdkafka.
 from fluxmq.errors import ErrorCode
 from fluxmq.handlers import api
 from fluxmq.protocol.codec import to_ms
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 68
 
@@ -25,6 +26,12 @@ def handle(ctx, request):
     # Imported here: the group package loads with the first group request (server.py).
     from fluxmq.group.consumer_manager import Heartbeat, heartbeat_error
 
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return heartbeat_error(ErrorCode.GROUP_AUTHORIZATION_FAILED, None)
+    names = request.subscribed_topic_names
+    if names and len(ctx.authorized_names(AclOperation.DESCRIBE, ResourceType.TOPIC, set(names))) < len(set(names)):
+        # Kafka 4 refuses a subscription to a topic the member may not describe.
+        return heartbeat_error(ErrorCode.TOPIC_AUTHORIZATION_FAILED, None)
     runtime = ctx.broker.groups
     coordinator = runtime.coordinator
     if not coordinator.active:

@@ -22,6 +22,7 @@ import logging
 
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 37
 REPLICATION_FACTOR = 1  # every partition of a single node
@@ -67,6 +68,9 @@ def handle(ctx, request):
     checked = []
     for ct in request.topics:
         if counts[ct.name] > 1:
+            continue
+        if not ctx.authorize(AclOperation.ALTER, ResourceType.TOPIC, ct.name):
+            checked.append((ct, 0, KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, None)))
             continue
         try:
             checked.append((ct, _check(broker, ct), None))

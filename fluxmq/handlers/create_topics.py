@@ -37,7 +37,9 @@ import logging
 from fluxmq.config import validate_topic_configs
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
+from fluxmq.metadata.controller import CLUSTER_METADATA_TOPIC
 from fluxmq.metadata.configs import topic_config_entries
+from fluxmq.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 API_KEY = 19
 log = logging.getLogger("fluxmq.admin")
@@ -65,8 +67,14 @@ def handle(ctx, request):
     for ct in request.topics:
         counts[ct.name] = counts.get(ct.name, 0) + 1
     planned = []  # (request topic, partitions, replication factor, raw configs, error)
+    # ACLs (ControllerApis.createTopics): CREATE on the cluster, or on each topic.
+    anywhere = ctx.authorize(AclOperation.CREATE, ResourceType.CLUSTER, CLUSTER_NAME, log_denied=False)
     for ct in request.topics:
         if counts[ct.name] > 1:
+            continue
+        if not anywhere and ct.name != CLUSTER_METADATA_TOPIC \
+                and not ctx.authorize(AclOperation.CREATE, ResourceType.TOPIC, ct.name):
+            planned.append((ct, 0, 0, None, KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Authorization failed.")))
             continue
         try:
             controller.check_new_topic_name(ct.name)
@@ -93,11 +101,13 @@ def handle(ctx, request):
             log.info("CreateTopics %s from %s failed: %s: %s", ct.name, ctx.client_id, error.code.name, error)
             results.append(_error(ct.name, error))
             continue
+        describable = ctx.authorize(AclOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, ct.name, log_denied=False)
         results.append({
             "name": ct.name, "topic_id": topic.topic_id, "error_code": ErrorCode.NONE, "error_message": None,
-            "topic_config_error_code": ErrorCode.NONE, "num_partitions": partitions, "replication_factor": rf,
+            "topic_config_error_code": ErrorCode.NONE if describable else ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+            "num_partitions": partitions, "replication_factor": rf,
             "configs": [{k: entry[k] for k in ("name", "value", "read_only", "config_source", "is_sensitive")}
-                        for entry in topic_config_entries(broker.config, topic.configs)],
+                        for entry in topic_config_entries(broker.config, topic.configs)] if describable else [],
         })
     dup = KafkaError(ErrorCode.INVALID_REQUEST, "Duplicate topic name.")
     results.extend(_error(name, dup) for name, n in counts.items() if n > 1)

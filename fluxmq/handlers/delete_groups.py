@@ -7,12 +7,17 @@ a null id. Answered once the tombstones are durable. v3 adds a per-group
 error_message, which stays null: Kafka 4.4 leaves it null for these errors.
 """
 
+from fluxmq.errors import ErrorCode
 from fluxmq.handlers import api, then
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 42
 
 
 @api(API_KEY, "DeleteGroups", 0, 3)
 def handle(ctx, request):
-    result = ctx.broker.groups.run("delete_groups", list(request.groups_names))
-    return then(result, lambda results: {"throttle_time": 0, "results": results})
+    names = list(request.groups_names)
+    allowed = [g for g in names if ctx.authorize(AclOperation.DELETE, ResourceType.GROUP, g)]
+    denied = [{"group_id": g, "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED} for g in names if g not in allowed]
+    result = ctx.broker.groups.run("delete_groups", allowed) if allowed else []
+    return then(result, lambda results: {"throttle_time": 0, "results": results + denied})

@@ -20,6 +20,7 @@ import logging
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
 from fluxmq.protocol.codec import ZERO_UUID
+from fluxmq.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 API_KEY = 20
 UNKNOWN_TOPIC_MESSAGE = "This server does not host this topic-partition."
@@ -29,6 +30,23 @@ log = logging.getLogger("fluxmq.admin")
 
 def _result(name, topic_id, code=ErrorCode.NONE, message=None) -> dict:
     return {"name": name, "topic_id": topic_id or ZERO_UUID, "error_code": code, "error_message": message}
+
+
+def _refusal(ctx, name, topic_id, topic) -> dict | None:
+    """TOPIC_AUTHORIZATION_FAILED unless the caller may DELETE the topic (or anything:
+    DELETE on the cluster), as ControllerApis.deleteTopics decides: a name the caller
+    may describe but that does not exist is left to answer UNKNOWN_TOPIC_OR_PARTITION;
+    a topic named by id keeps its name in the answer only if the caller may describe it."""
+    target = name if name is not None else (topic.name if topic is not None else None)
+    if target is None or ctx.authorize(AclOperation.DELETE, ResourceType.TOPIC, target):
+        return None
+    describable = ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, target, log_denied=False)
+    if name is not None:
+        return None if describable and topic is None else _result(name, ZERO_UUID, *DENIED)
+    return _result(target if describable else None, topic_id, *DENIED)
+
+
+DENIED = (ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Topic authorization failed.")
 
 
 def _requested(ctx, request) -> list[tuple[str | None, object]]:
@@ -52,6 +70,7 @@ def handle(ctx, request):
     dup_names = {n for n in names if names.count(n) > 1}
     dup_ids = {i for i in ids if ids.count(i) > 1}
     targets: dict = {}  # topic id -> (name, its placeholder result)
+    anywhere = ctx.authorize(AclOperation.DELETE, ResourceType.CLUSTER, CLUSTER_NAME, log_denied=False)
     for name, topic_id in wanted:
         if name is None and topic_id == ZERO_UUID:
             results.append(_result(None, ZERO_UUID, ErrorCode.INVALID_REQUEST,
@@ -64,7 +83,10 @@ def handle(ctx, request):
         if name in dup_names or topic_id in dup_ids:
             continue
         topic = image.topic(name, topic_id)
-        if topic is None:
+        refusal = None if anywhere else _refusal(ctx, name, topic_id, topic)
+        if refusal is not None:
+            results.append(refusal)
+        elif topic is None:
             results.append(_result(name, topic_id, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_TOPIC_MESSAGE)
                            if name is not None else
                            _result(None, topic_id, ErrorCode.UNKNOWN_TOPIC_ID, UNKNOWN_TOPIC_ID_MESSAGE))

@@ -10,6 +10,7 @@ types, each at most once, ip never with user or client-id.
 
 from fluxmq.errors import ErrorCode
 from fluxmq.handlers import api
+from fluxmq.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 API_KEY = 48
 ENTITY_TYPES = ("user", "client-id", "ip")
@@ -31,6 +32,9 @@ def _filter_error(components) -> str | None:
 
 @api(API_KEY, "DescribeClientQuotas", 0, 1)
 def handle(ctx, request):
+    if not ctx.authorize(AclOperation.DESCRIBE_CONFIGS, ResourceType.CLUSTER, CLUSTER_NAME):
+        return {"throttle_time": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+                "error_message": "Cluster authorization failed.", "entries": None}
     error = _filter_error(request.components)
     if error is not None:
         return {"throttle_time": 0, "error_code": ErrorCode.INVALID_REQUEST, "error_message": error, "entries": None}

@@ -5,14 +5,15 @@ The cluster is this node: one broker (advertised host and port, no rack,
 never fenced, so include_fenced_brokers changes nothing) and this node as
 the controller id. This listener is a BROKER endpoint: endpoint_type
 CONTROLLER (2) is MISMATCHED_ENDPOINT_TYPE and an unknown type
-UNSUPPORTED_ENDPOINT_TYPE (v0 cannot ask for either). Authorized operations
-are not computed (no ACLs yet): cluster_authorized_operations keeps Kafka's
-"not requested" value, as Metadata does. Kafka without an authorizer would
-report every cluster operation when asked.
+UNSUPPORTED_ENDPOINT_TYPE (v0 cannot ask for either). No ACL is needed
+(AuthHelper.computeDescribeClusterResponse); asked for,
+cluster_authorized_operations is what the caller may do on the cluster (0
+without DESCRIBE on it; every cluster operation without an authorizer).
 """
 
 from fluxmq.errors import ErrorCode
 from fluxmq.handlers import AUTHORIZED_OPERATIONS_OMITTED, api
+from fluxmq.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 API_KEY = 60
 ENDPOINT_BROKER, ENDPOINT_CONTROLLER = 1, 2
@@ -43,5 +44,13 @@ def handle(ctx, request):
         "brokers": [{"broker_id": broker.node_id, "host": ctx.conn.listener.advertised_host,
                      "port": ctx.conn.listener.advertised_port,
                      "rack": None, "is_fenced": False}],
-        "cluster_authorized_operations": AUTHORIZED_OPERATIONS_OMITTED,
+        "cluster_authorized_operations": _cluster_operations(ctx, request),
     }
+
+
+def _cluster_operations(ctx, request) -> int:
+    if not request.include_cluster_authorized_operations:
+        return AUTHORIZED_OPERATIONS_OMITTED
+    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
+        return 0
+    return ctx.authorized_operations(ResourceType.CLUSTER, CLUSTER_NAME)

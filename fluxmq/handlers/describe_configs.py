@@ -30,7 +30,7 @@ null. configuration_keys null or empty means every config.
 from __future__ import annotations
 
 from fluxmq.errors import ErrorCode, KafkaError
-from fluxmq.handlers import api
+from fluxmq.handlers import api, config_resource_refusal
 from fluxmq.metadata.configs import (
     RESOURCE_BROKER,
     RESOURCE_BROKER_LOGGER,
@@ -42,6 +42,7 @@ from fluxmq.metadata.configs import (
     topic_config_entries,
 )
 from fluxmq.metadata.controller import validate_topic_name
+from fluxmq.security.acl import AclOperation
 
 API_KEY = 32
 
@@ -95,6 +96,10 @@ def handle(ctx, request):
         result = {"error_code": ErrorCode.NONE, "error_message": None, "resource_type": resource.resource_type,
                   "resource_name": resource.resource_name, "configs": []}
         try:
+            refusal = config_resource_refusal(ctx, AclOperation.DESCRIBE_CONFIGS, resource.resource_type,
+                                              resource.resource_name)
+            if refusal is not None:
+                raise refusal
             result["configs"] = _describe(ctx, resource, include_synonyms, include_documentation)
         except KafkaError as e:
             result.update(error_code=e.code, error_message=e.message)

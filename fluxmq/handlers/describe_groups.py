@@ -11,14 +11,27 @@ authorized_operations is not computed (no ACLs yet): Kafka's "not
 requested" value.
 """
 
+from fluxmq.errors import ErrorCode
 from fluxmq.handlers import AUTHORIZED_OPERATIONS_OMITTED, api
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 15
 
 
 @api(API_KEY, "DescribeGroups", 0, 6)
 def handle(ctx, request):
-    groups = ctx.broker.groups.run("describe_groups", list(request.groups), ctx.api_version)
-    for g in groups:
-        g["authorized_operations"] = AUTHORIZED_OPERATIONS_OMITTED
+    allowed = [g for g in request.groups if ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, g)]
+    described = iter(ctx.broker.groups.run("describe_groups", allowed, ctx.api_version))
+    with_ops = getattr(request, "include_authorized_operations", False)
+    groups = []
+    for group_id in request.groups:
+        if group_id not in allowed:
+            groups.append({"error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "group_id": group_id,
+                           "group_state": "", "protocol_type": "", "protocol_data": "", "members": [],
+                           "authorized_operations": AUTHORIZED_OPERATIONS_OMITTED})
+            continue
+        g = next(described)
+        g["authorized_operations"] = (ctx.authorized_operations(ResourceType.GROUP, group_id) if with_ops
+                                      else AUTHORIZED_OPERATIONS_OMITTED)
+        groups.append(g)
     return {"throttle_time": 0, "groups": groups}

@@ -14,6 +14,7 @@ import os
 
 from fluxmq.errors import ErrorCode
 from fluxmq.handlers import api
+from fluxmq.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 API_KEY = 35
 
@@ -32,6 +33,8 @@ def _partitions(broker, request) -> dict[str, list[int]]:
 @api(API_KEY, "DescribeLogDirs", 1, 5)
 def handle(ctx, request):
     broker = ctx.broker
+    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
+        return {"throttle_time": 0, "error_code": ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "results": []}
     rm = broker.replica_manager
     data_dir = broker.logs.data_dir
     topics = [{"name": topic, "partitions": [

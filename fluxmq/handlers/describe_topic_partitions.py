@@ -15,8 +15,10 @@ Kafka's DescribeTopicPartitionsRequestHandler and KRaftMetadataCache:
   every topic;
 - eligible leader replicas (KIP-966) are not kept: the ELR lists are empty,
   as Kafka's are with ELR off; no replica is offline on a single node;
-- no authorizer yet: topic_authorized_operations is every topic operation,
-  as Kafka reports them without one.
+- a topic the caller may not DESCRIBE is left out of an every-topic answer;
+  a listed one is answered, after the others, TOPIC_AUTHORIZATION_FAILED
+  whether it exists or not. topic_authorized_operations is what the caller
+  may do (every topic operation without an authorizer, as Kafka reports).
 """
 
 from fluxmq.errors import ErrorCode, KafkaError
@@ -24,14 +26,13 @@ from fluxmq.handlers import AUTHORIZED_OPERATIONS_OMITTED, api
 from fluxmq.metadata.controller import validate_topic_name
 from fluxmq.metadata.image import INTERNAL_TOPICS
 from fluxmq.protocol.codec import ZERO_UUID
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 75
-# READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (Kafka's
-# AclOperation codes) as the 32-bit field AuthHelper.authorizedOperations makes without an authorizer.
-ALL_TOPIC_OPERATIONS = sum(1 << op for op in (3, 4, 5, 6, 7, 8, 10, 11))
 
 
-def _topic(name: str, code: ErrorCode, topic_id=ZERO_UUID, partitions=(), operations=ALL_TOPIC_OPERATIONS) -> dict:
+def _topic(name: str, code: ErrorCode, topic_id=ZERO_UUID, partitions=(),
+           operations=AUTHORIZED_OPERATIONS_OMITTED) -> dict:
     return {"error_code": code, "name": name, "topic_id": topic_id, "is_internal": name in INTERNAL_TOPICS,
             "partitions": list(partitions), "topic_authorized_operations": operations}
 
@@ -42,12 +43,12 @@ def _partition(p) -> dict:
             "eligible_leader_replicas": [], "last_known_elr": [], "offline_replicas": []}
 
 
-def _unknown(name: str) -> dict:
+def _unknown(name: str, operations: int) -> dict:
     try:
         validate_topic_name(name)
     except KafkaError as e:
-        return _topic(name, e.code)
-    return _topic(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        return _topic(name, e.code, operations=operations)
+    return _topic(name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, operations=operations)
 
 
 @api(API_KEY, "DescribeTopicPartitions", 0, 0)
@@ -58,25 +59,30 @@ def handle(ctx, request):
     cursor = request.cursor
     if cursor is not None and (cursor.partition_index < 0 or (listed and cursor.topic_name not in listed)):
         return {"throttle_time": 0, "next_cursor": None, "topics": [
-            _topic(name, ErrorCode.INVALID_REQUEST, operations=AUTHORIZED_OPERATIONS_OMITTED) for name in listed]}
+            _topic(name, ErrorCode.INVALID_REQUEST) for name in listed]}
     names = listed or sorted(image.topics)
     if cursor is not None:
         names = [n for n in names if n >= cursor.topic_name]
+    allowed = [n for n in names if ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, n)]
+    allowed_set = set(allowed)
+    denied = [_topic(n, ErrorCode.TOPIC_AUTHORIZATION_FAILED) for n in names if listed and n not in allowed_set]
+    names = allowed
     remaining = max(min(broker.config["max.request.partition.size.limit"], request.response_partition_limit), 1)
     topics, next_cursor = [], None
     for name in names:
         topic = image.topics.get(name)
-        if topic is None:
-            topics.append(_unknown(name))  # only listed names can be unknown
+        if topic is None:  # only listed names can be unknown
+            topics.append(_unknown(name, ctx.authorized_operations(ResourceType.TOPIC, name)))
             continue
         if remaining == 0:
             next_cursor = {"topic_name": name, "partition_index": 0}
             break
         start = cursor.partition_index if cursor is not None and name == cursor.topic_name else 0
         end = min(topic.partition_count, start + remaining)
-        topics.append(_topic(name, ErrorCode.NONE, topic.topic_id, map(_partition, topic.partitions[start:end])))
+        topics.append(_topic(name, ErrorCode.NONE, topic.topic_id, map(_partition, topic.partitions[start:end]),
+                             ctx.authorized_operations(ResourceType.TOPIC, name)))
         remaining -= max(end - start, 0)
         if end < topic.partition_count:
             next_cursor = {"topic_name": name, "partition_index": end}
             break
-    return {"throttle_time": 0, "topics": topics, "next_cursor": next_cursor}
+    return {"throttle_time": 0, "topics": topics + denied, "next_cursor": next_cursor}

@@ -28,6 +28,7 @@ from fluxmq.handlers import RawResponse, api, then
 from fluxmq.protocol import fetch_response
 from fluxmq.protocol.codec import ZERO_UUID, to_ms
 from fluxmq.replication.replica_manager import FetchRead, FetchResult
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 1
 FETCH_SESSION_ID_NOT_FOUND = 70
@@ -58,12 +59,19 @@ def handle(ctx, request):
     for ft in request.topics:
         topic_id = getattr(ft, "topic_id", None)
         by_id = topic_id is not None and topic_id != ZERO_UUID
-        topic = image.topics_by_id.get(topic_id) if by_id else image.topics.get(getattr(ft, "topic", None))
+        name = getattr(ft, "topic", None)
+        topic = image.topics_by_id.get(topic_id) if by_id else image.topics.get(name)
         parts = []
-        topics.append({"topic": getattr(ft, "topic", None), "topic_id": topic_id or ZERO_UUID, "partitions": parts})
+        topics.append({"topic": name, "topic_id": topic_id or ZERO_UUID, "partitions": parts})
+        # An unknown id answers UNKNOWN_TOPIC_ID; a name, known or not, needs READ first (KafkaApis).
+        if topic is None and by_id:
+            code = ErrorCode.UNKNOWN_TOPIC_ID
+        elif not ctx.authorize(AclOperation.READ, ResourceType.TOPIC, topic.name if by_id else name):
+            code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        else:
+            code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if topic is None else None
         for fp in ft.partitions:
-            if topic is None:
-                code = ErrorCode.UNKNOWN_TOPIC_ID if by_id else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            if code is not None:
                 parts.append(_partition(fp.partition, FetchResult(code, aborted=aborted)))
                 continue
             reads.append(FetchRead(topic.name, fp.partition, fp.fetch_offset, fp.partition_max_bytes,

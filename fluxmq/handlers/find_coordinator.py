@@ -24,6 +24,7 @@ import logging
 
 from fluxmq.errors import ErrorCode
 from fluxmq.handlers import api
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 10
 GROUP, TRANSACTION, SHARE = 0, 1, 2
@@ -32,10 +33,12 @@ NO_TRANSACTIONS = ("FluxMQ does not support transactions yet (see docs/skipped_f
 log = logging.getLogger("fluxmq.txn")
 
 
-def lookup(ctx, key_type: int) -> tuple[ErrorCode, str | None, int, str, int]:
+def lookup(ctx, key_type: int, key: str) -> tuple[ErrorCode, str | None, int, str, int]:
     """(error, message, node id, host, port) for one key."""
     broker = ctx.broker
     if key_type == GROUP:
+        if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, key):
+            return ErrorCode.GROUP_AUTHORIZATION_FAILED, "", -1, "", -1  # as Kafka 4.4: an empty message
         error = broker.groups.ensure_topic()
         if error is not None:
             return error, "The group coordinator is not available.", -1, "", -1
@@ -57,10 +60,10 @@ def handle(ctx, request):
     if ctx.api_version >= 4:
         coordinators = []
         for key in request.coordinator_keys:
-            code, message, node, host, port = lookup(ctx, key_type)
+            code, message, node, host, port = lookup(ctx, key_type, key)
             coordinators.append({"key": key, "node_id": node, "host": host, "port": port,
                                  "error_code": code, "error_message": message})
         return {"throttle_time": 0, "coordinators": coordinators}
-    code, message, node, host, port = lookup(ctx, key_type)
+    code, message, node, host, port = lookup(ctx, key_type, request.key)
     return {"throttle_time": 0, "error_code": code, "error_message": message, "node_id": node,
             "host": host, "port": port}

@@ -28,7 +28,7 @@ import logging
 
 from fluxmq.config import TOPIC_CONFIGS, render
 from fluxmq.errors import ErrorCode, KafkaError
-from fluxmq.handlers import api
+from fluxmq.handlers import api, config_resource_refusal
 from fluxmq.metadata.configs import (
     RESOURCE_BROKER,
     RESOURCE_BROKER_LOGGER,
@@ -41,6 +41,7 @@ from fluxmq.metadata.configs import (
     replace_topic_overrides,
     response_entry,
 )
+from fluxmq.security.acl import AclOperation
 
 API_KEY = 44
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
@@ -91,6 +92,9 @@ def handle(ctx, request):
     errors = preprocess(request.resources, null_allowed=lambda c: c.config_operation == DELETE)
     responses = []
     for resource, error in zip(request.resources, errors):
+        if error is None and resource.resource_type in RESOURCE_TYPE_NAMES:
+            error = config_resource_refusal(ctx, AclOperation.ALTER_CONFIGS, resource.resource_type,
+                                            resource.resource_name)
         if error is None:
             try:
                 rtype = resource.resource_type

@@ -21,6 +21,7 @@ import logging
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
 from fluxmq.protocol.codec import to_ms
+from fluxmq.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 API_KEY = 22
 NO_PRODUCER_ID = -1
@@ -41,10 +42,16 @@ def handle(ctx, request):
         return _response(ErrorCode.INVALID_REQUEST)
     transactional_id = request.transactional_id
     if transactional_id is None:
+        # An idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679).
+        if not (ctx.authorize(AclOperation.IDEMPOTENT_WRITE, ResourceType.CLUSTER, CLUSTER_NAME, log_denied=False)
+                or ctx.authorize_by_resource_type(AclOperation.WRITE, ResourceType.TOPIC)):
+            return _response(ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
         try:
             return _response(ErrorCode.NONE, broker.producer_ids.generate(), 0)
         except KafkaError as e:
             return _response(e.code)
+    if not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
+        return _response(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     if transactional_id == "":
         return _response(ErrorCode.INVALID_REQUEST)
     timeout = to_ms(request.transaction_timeout)

@@ -17,7 +17,9 @@
 - client_host is "/<ip>" like Kafka's InetAddress.toString().
 """
 
+from fluxmq.errors import ErrorCode
 from fluxmq.handlers import api, then
+from fluxmq.security.acl import AclOperation, ResourceType
 from fluxmq.protocol.codec import to_ms
 
 API_KEY = 11
@@ -26,6 +28,9 @@ API_KEY = 11
 @api(API_KEY, "JoinGroup", 0, 9)
 def handle(ctx, request):
     version = ctx.api_version
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        from fluxmq.group.classic import join_response
+        return shape(join_response("", ErrorCode.GROUP_AUTHORIZATION_FAILED), version)
     session_timeout = to_ms(request.session_timeout)
     rebalance_timeout = to_ms(request.rebalance_timeout) if version >= 1 else session_timeout
     result = ctx.broker.groups.run(

@@ -11,6 +11,7 @@ or at the top level (v0-v2); an empty group id is INVALID_GROUP_ID.
 
 from fluxmq.errors import ErrorCode
 from fluxmq.handlers import api, then
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 13
 
@@ -18,6 +19,8 @@ API_KEY = 13
 @api(API_KEY, "LeaveGroup", 0, 5)
 def handle(ctx, request):
     version = ctx.api_version
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return {"throttle_time": 0, "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "members": []}
     if version < 3:
         members = [(request.member_id, None, None)]
     else:

@@ -8,6 +8,7 @@ group type ("classic", "consumer") and filter on types_filter.
 """
 
 from fluxmq.handlers import api
+from fluxmq.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 API_KEY = 16
 
@@ -17,4 +18,7 @@ def handle(ctx, request):
     states = list(getattr(request, "states_filter", ()) or ())
     types = list(getattr(request, "types_filter", ()) or ())
     response = ctx.broker.groups.run("list_groups", states, types)
+    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME, log_denied=False):
+        names = ctx.authorized_names(AclOperation.DESCRIBE, ResourceType.GROUP, [g["group_id"] for g in response["groups"]])
+        response = dict(response, groups=[g for g in response["groups"] if g["group_id"] in names])
     return dict(response, throttle_time=0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 2
 LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, LATEST_TIERED, EARLIEST_PENDING_UPLOAD = -1, -2, -3, -4, -5, -6
@@ -53,8 +54,11 @@ def handle(ctx, request):
     for rt in request.topics:
         parts = []
         topics.append({"name": rt.name, "partitions": parts})
+        allowed = ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, rt.name)
         for rp in rt.partitions:
             try:
+                if not allowed:
+                    raise KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
                 p = rm.partition(rt.name, rp.partition_index)
                 p.check_current_leader_epoch(getattr(rp, "current_leader_epoch", -1))
                 offset, ts, epoch = _lookup(p, rp.timestamp, ctx.api_version, isolation)

@@ -20,7 +20,9 @@
 - Answered once the commit records are durable (fdatasync).
 """
 
-from fluxmq.handlers import api, known_partitions, partition_errors, then
+from fluxmq.errors import ErrorCode
+from fluxmq.handlers import api, known_partitions, partition_errors, request_topic, then
+from fluxmq.security.acl import AclOperation, ResourceType
 from fluxmq.protocol.codec import to_ms
 
 API_KEY = 8
@@ -30,10 +32,15 @@ API_KEY = 8
 def handle(ctx, request):
     version = ctx.api_version
     image = ctx.broker.image
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        errors = {(request_topic(image, t)[1], p.partition_index): ErrorCode.GROUP_AUTHORIZATION_FAILED
+                  for t in request.topics for p in t.partitions}
+        return {"throttle_time": 0, "topics": partition_errors(image, request.topics, [], errors)}
     valid, errors = known_partitions(
         image, request.topics,
         lambda p: (p.partition_index, p.committed_offset, getattr(p, "committed_leader_epoch", -1),
-                   p.committed_metadata))
+                   p.committed_metadata),
+        lambda name: ctx.authorize(AclOperation.READ, ResourceType.TOPIC, name))
     retention = to_ms(request.retention_time) if version <= 4 else -1
     if valid:
         result = ctx.broker.groups.run(

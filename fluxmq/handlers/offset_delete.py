@@ -11,6 +11,7 @@ the broker does not have get UNKNOWN_TOPIC_OR_PARTITION, as KafkaApis checks.
 
 from fluxmq.errors import ErrorCode
 from fluxmq.handlers import api, known_partitions, partition_errors, then
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 47
 
@@ -18,7 +19,10 @@ API_KEY = 47
 @api(API_KEY, "OffsetDelete", 0, 0)
 def handle(ctx, request):
     image = ctx.broker.image
-    valid, errors = known_partitions(image, request.topics, lambda p: p.partition_index)
+    if not ctx.authorize(AclOperation.DELETE, ResourceType.GROUP, request.group_id):
+        return {"error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "throttle_time": 0, "topics": []}
+    valid, errors = known_partitions(image, request.topics, lambda p: p.partition_index,
+                                     lambda name: ctx.authorize(AclOperation.READ, ResourceType.TOPIC, name))
     result = ctx.broker.groups.run("delete_offsets", group_id=request.group_id, topics=valid)
     return then(result, lambda r: _merge(image, request, r, errors))
 

@@ -14,10 +14,13 @@
   Kafka 4.4 does. Committed offsets are kept by topic name, as in Kafka.
 - A group-level error goes in error_code (v2+); v1 has no group error field,
   so it is set on every requested partition.
+- ACLs: DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED) and on each topic
+  (see fetch_group).
 """
 
 from fluxmq.errors import ErrorCode
 from fluxmq.handlers import api
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 9
 
@@ -32,8 +35,25 @@ def _topics(req_topics):
 
 
 def fetch_group(ctx, group_id, topics, require_stable, member_id=None, member_epoch=-1) -> dict:
-    return ctx.broker.groups.run("fetch_offsets", group_id=group_id, topics=topics, require_stable=require_stable,
-                                 member_id=member_id, member_epoch=member_epoch)
+    """One group's offsets: the group needs DESCRIBE; a requested topic the caller
+    may not DESCRIBE answers TOPIC_AUTHORIZATION_FAILED (offset -1), and every
+    committed offset (topics None) leaves such topics out (KafkaApis)."""
+    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id or ""):
+        return {"group_id": group_id, "error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "topics": []}
+    denied = []
+    if topics is not None:
+        denied = [(n, parts) for n, parts in topics if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, n)]
+        topics = [t for t in topics if t not in denied]
+    group = ctx.broker.groups.run("fetch_offsets", group_id=group_id, topics=topics, require_stable=require_stable,
+                                  member_id=member_id, member_epoch=member_epoch)
+    if group["error_code"] != ErrorCode.NONE or ctx.broker.authorizer is None:
+        return group
+    if topics is None:
+        names = ctx.authorized_names(AclOperation.DESCRIBE, ResourceType.TOPIC, [t["name"] for t in group["topics"]])
+        return {**group, "topics": [t for t in group["topics"] if t["name"] in names]}
+    return {**group, "topics": group["topics"] + [
+        {"name": n, "partitions": [{"partition_index": p, **NO_OFFSET, "error_code": ErrorCode.TOPIC_AUTHORIZATION_FAILED}
+                                   for p in parts]} for n, parts in denied]}
 
 
 def _fetch_group_by_ids(ctx, g, require_stable) -> dict:

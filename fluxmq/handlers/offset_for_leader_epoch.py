@@ -15,6 +15,7 @@ same way, from the leader's log.
 
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 23
 UNDEFINED_EPOCH = -1
@@ -32,7 +33,11 @@ def handle(ctx, request):
     for rt in request.topics:
         parts = []
         topics.append({"topic": rt.topic, "partitions": parts})
+        allowed = ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, rt.topic)
         for rp in rt.partitions:
+            if not allowed:
+                parts.append(_epoch_end(rp.partition, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
+                continue
             try:
                 p = rm.partition(rt.topic, rp.partition)
                 p.check_current_leader_epoch(rp.current_leader_epoch)

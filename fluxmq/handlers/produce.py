@@ -25,6 +25,7 @@ from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import NO_RESPONSE, api, then
 from fluxmq.protocol import produce_response
 from fluxmq.protocol.codec import ZERO_UUID, to_ms
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 0
 log = logging.getLogger("fluxmq.produce")
@@ -43,14 +44,23 @@ def _error(index: int, code, message=None) -> dict:
 
 
 def _resolve_topic(ctx, td):
-    """The topic a produce entry names (by name, or by id from v13)."""
+    """The topic a produce entry names (by name, or by id from v13), once the
+    caller may WRITE to it (TOPIC_AUTHORIZATION_FAILED before the topic is
+    looked up, as in KafkaApis); auto-created only with CREATE."""
     topic_id = getattr(td, "topic_id", None)
     if topic_id is not None and topic_id != ZERO_UUID:
         topic = ctx.broker.image.topics_by_id.get(topic_id)
         if topic is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_ID, f"unknown topic id {topic_id}")
+        name = topic.name
+    else:
+        name, topic = td.name, None
+    if not ctx.authorize(AclOperation.WRITE, ResourceType.TOPIC, name):
+        raise KafkaError(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+    if topic is not None:
         return topic
-    return ctx.broker.controller.topic_or_auto_create(td.name)
+    return ctx.broker.controller.topic_or_auto_create(name, allowed=name in ctx.broker.image.topics
+                                                      or ctx.may_create_topic(name))
 
 
 @api(API_KEY, "Produce", 0, 13, min_served=3)

@@ -14,13 +14,18 @@ mapped error (UNKNOWN_SERVER_ERROR for an assignment above
 max.message.bytes of __consumer_offsets, NOT_COORDINATOR for I/O errors).
 """
 
+from fluxmq.errors import ErrorCode
 from fluxmq.handlers import api, then
+from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 14
 
 
 @api(API_KEY, "SyncGroup", 0, 5)
 def handle(ctx, request):
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return _shape({"error_code": ErrorCode.GROUP_AUTHORIZATION_FAILED, "protocol_type": None,
+                       "protocol_name": None, "assignment": b""})
     result = ctx.broker.groups.run(
         "sync_group", group_id=request.group_id, generation_id=request.generation_id,
         member_id=request.member_id, group_instance_id=getattr(request, "group_instance_id", None),

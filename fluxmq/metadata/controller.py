@@ -281,3 +281,50 @@ class MetadataController:
             log.info("SCRAM credentials changed: %s", ", ".join(
                 f"{'deleted' if c is None else 'set'} {m} of {u}" for u, m, c in changes))
         return [(user, *errors.get(user, (ErrorCode.NONE, None))) for user in seen]
+
+    # ------------------------------------------------------------------- ACLs
+    def create_acls(self, bindings) -> list[tuple[ErrorCode, str | None]]:
+        """Kafka's AclControlManager.createAcls: one (error, message) per binding;
+        the valid ones are stored together, and one already stored is a success
+        that changes nothing."""
+        results, acls = [], dict(self.image.acls)
+        for b in bindings:
+            why = b.invalid_reason()
+            if why is not None:
+                results.append((ErrorCode.INVALID_REQUEST, why))
+                continue
+            acls.setdefault(b, None)
+            results.append((ErrorCode.NONE, None))
+        if len(acls) - len(self.image.acls) > MAX_RECORDS_PER_USER_OP:
+            message = f"Cannot create more than {MAX_RECORDS_PER_USER_OP} acls in a single operation."
+            return [(ErrorCode.POLICY_VIOLATION, message) if code == ErrorCode.NONE else (code, m)
+                    for code, m in results]
+        if len(acls) != len(self.image.acls):
+            added = [b for b in acls if b not in self.image.acls]
+            self._publish_acls(acls)
+            log.info("ACLs created: %s", "; ".join(map(str, added)))
+        return results
+
+    def delete_acls(self, filters) -> list[tuple[ErrorCode, str | None, list]]:
+        """Kafka's AclControlManager.deleteAcls: per filter (error, message, the stored
+        bindings it matches); everything matched is deleted together."""
+        results, gone = [], {}
+        for f in filters:
+            why = f.unknown_reason()
+            if why is not None:
+                results.append((ErrorCode.INVALID_REQUEST, why, []))
+                continue
+            matched = [b for b in self.image.acls if f.matches(b)]
+            gone.update(dict.fromkeys(matched))
+            results.append((ErrorCode.NONE, None, matched))
+        if len(gone) > MAX_RECORDS_PER_USER_OP:
+            message = f"Cannot remove more than {MAX_RECORDS_PER_USER_OP} acls in a single delete operation."
+            return [(ErrorCode.POLICY_VIOLATION, message, []) for _ in filters]
+        if gone:
+            self._publish_acls({b: None for b in self.image.acls if b not in gone})
+            log.info("ACLs deleted: %s", "; ".join(map(str, gone)))
+        return results
+
+    def _publish_acls(self, acls: dict) -> None:
+        self.store.save_acls(acls)
+        self.image.set_acls(acls)

@@ -77,6 +77,8 @@ class MetadataImage:
     topics_by_id: dict[uuid.UUID, TopicImage] = field(default_factory=dict)
     brokers: dict[int, BrokerImage] = field(default_factory=dict)
     scram_credentials: dict[str, dict[str, object]] = field(default_factory=dict)  # user -> mechanism -> ScramCredential
+    acls: dict = field(default_factory=dict)  # AclBinding -> None: the ACLs in creation order (security/acl.py)
+    acl_version: int = 0  # bumped by every change of `acls` (the authorizer rebuilds its index)
     epoch: int = 0  # bumped by every change
 
     def scram_credential(self, user: str, mechanism: str):
@@ -100,6 +102,11 @@ class MetadataImage:
         del self.topics[topic.name]
         self.topics_by_id.pop(topic.topic_id, None)
         self.epoch += 1
+
+    def set_acls(self, acls: dict) -> None:
+        self.acls = acls
+        self.acl_version += 1
+        self.epoch += 1  # what Metadata answers may change with them
 
     def touch(self) -> None:
         """A topic changed in place (partitions added, configs altered)."""

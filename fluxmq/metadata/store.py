@@ -7,11 +7,12 @@
     scram-credentials.json
                       per user and SCRAM mechanism: salt, stored key, server key and
                       iterations, never a password (mode 0600)
+    acls.json         the ACL bindings (security/acl.py), in creation order
 
 The controller (controller.py) is the only writer; every change is written
 (fsynced, renamed into place) before it is answered. A cluster store (etcd,
 issue 12) offers the same calls: load(), save_topics(image),
-save_scram_credentials(image) and the cluster id.
+save_scram_credentials(image), save_acls(bindings) and the cluster id.
 
 topics.json written before FluxMQ kept partition registrations holds only a
 partition count; such a topic loads with this node as the replica, ISR and
@@ -30,6 +31,7 @@ from fluxmq.metadata.image import MetadataImage, PartitionImage, TopicImage
 
 TOPICS_FILE = "topics.json"
 SCRAM_FILE = "scram-credentials.json"
+ACLS_FILE = "acls.json"
 META_FILE = "meta.properties"
 
 
@@ -48,6 +50,7 @@ class LocalMetadataStore:
                                        validate_configs(entry.get("configs", {})),
                                        self._partitions(entry["partitions"])))
         image.scram_credentials = self.read_scram_credentials()
+        image.set_acls(self.read_acls())
         return image
 
     def _partitions(self, stored) -> list[PartitionImage]:
@@ -82,6 +85,18 @@ class LocalMetadataStore:
             stored = json.load(f)
         return {user: {mechanism: ScramCredential.from_json(mechanism, d) for mechanism, d in creds.items()}
                 for user, creds in stored.items()}
+
+    def save_acls(self, acls) -> None:
+        data = [b.to_json() for b in acls]
+        write_atomically(os.path.join(self.data_dir, ACLS_FILE), json.dumps(data, indent=1))
+
+    def read_acls(self) -> dict:
+        path = os.path.join(self.data_dir, ACLS_FILE)
+        if not os.path.exists(path):
+            return {}
+        from fluxmq.security.acl import AclBinding
+        with open(path, encoding="utf-8") as f:
+            return {AclBinding.from_json(d): None for d in json.load(f)}
 
     def _read_topics(self) -> dict:
         path = os.path.join(self.data_dir, TOPICS_FILE)

@@ -125,6 +125,15 @@ def minimal_request(w: KafkaWireClient, key: int, version: int, topic: tuple[str
     if key == 51:  # AlterUserScramCredentials: a credential of its own
         return {"deletions": [], "upsertions": [{"name": _fresh("user", version, "scram"), "mechanism": 1,
                                                  "iterations": 4096, "salt": b"salt", "salted_password": b"x" * 32}]}
+    acl_filter = {"resource_type_filter": 1, "resource_name_filter": None, "pattern_type_filter": 1,
+                  "principal_filter": None, "host_filter": None, "operation": 1, "permission_type": 1}
+    if key == 29:  # DescribeAcls: every ACL (SECURITY_DISABLED without an authorizer)
+        return acl_filter
+    if key == 30:  # CreateAcls: one binding (likewise)
+        return {"creations": [{"resource_type": 2, "resource_name": name, "resource_pattern_type": 3,
+                               "principal": "User:alice", "host": "*", "operation": 3, "permission_type": 3}]}
+    if key == 31:  # DeleteAcls: every ACL (likewise)
+        return {"filters": [acl_filter]}
     raise AssertionError(f"no minimal request for API key {key}: add one when registering a handler")
 
 
@@ -220,7 +229,9 @@ def group_request(w: KafkaWireClient, key: int, version: int, topic: str) -> dic
 
 # The minimal request's right answer is an error: the SASL APIs on a PLAINTEXT
 # listener get ILLEGAL_SASL_STATE, as from Kafka's KafkaApis.
-EXPECTED_ERRORS = {17: [("error_code", 34)], 36: [("error_code", 34)]}
+# SASL APIs on a PLAINTEXT listener: ILLEGAL_SASL_STATE; ACL APIs without an authorizer: SECURITY_DISABLED.
+EXPECTED_ERRORS = {17: [("error_code", 34)], 36: [("error_code", 34)], 29: [("error_code", 54)],
+                   30: [("results[0].error_code", 54)], 31: [("filter_results[0].error_code", 54)]}
 
 
 def error_codes(entity, path="") -> list[tuple[str, int]]:
