@@ -142,6 +142,17 @@ def config_resource_refusal(ctx, op, resource_type: int, name: str):
     return KafkaError(code, message)
 
 
+def acl_api_refusal(ctx, op, disabled_message: str = "No Authorizer is configured."):
+    """(error, message) when an ACL API may not run (Kafka's AclApis): the caller lacks `op`
+    (DESCRIBE or ALTER) on the cluster, or there is no authorizer; else None."""
+    from fluxmq.security.acl import CLUSTER_NAME, ResourceType
+    if not ctx.authorize(op, ResourceType.CLUSTER, CLUSTER_NAME):
+        return ErrorCode.CLUSTER_AUTHORIZATION_FAILED, None
+    if ctx.broker.authorizer is None:
+        return ErrorCode.SECURITY_DISABLED, disabled_message
+    return None
+
+
 def api(api_key: int, name: str, min_version: int, max_version: int, min_served: int | None = None):
     def register(fn):
         REGISTRY[api_key] = ApiHandler(api_key, name, min_version, max_version, fn,

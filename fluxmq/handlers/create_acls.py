@@ -11,9 +11,8 @@ answers. A binding with ANY or MATCH in it gets INVALID_REQUEST naming the
 field too (Kafka 4.4 answers those UNKNOWN_SERVER_ERROR without a message).
 """
 
-from fluxmq.errors import ErrorCode
-from fluxmq.handlers import NO_RESPONSE, api
-from fluxmq.security.acl import CLUSTER_NAME, AclBinding, AclOperation, ResourceType, wire_has_unknown
+from fluxmq.handlers import NO_RESPONSE, acl_api_refusal, api
+from fluxmq.security.acl import AclBinding, AclOperation, wire_has_unknown
 
 API_KEY = 30
 
@@ -25,10 +24,9 @@ def _all_failed(request, code, message):
 
 @api(API_KEY, "CreateAcls", 1, 3)
 def handle(ctx, request):
-    if not ctx.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
-        return _all_failed(request, ErrorCode.CLUSTER_AUTHORIZATION_FAILED, None)
-    if ctx.broker.authorizer is None:
-        return _all_failed(request, ErrorCode.SECURITY_DISABLED, "No Authorizer is configured.")
+    refusal = acl_api_refusal(ctx, AclOperation.ALTER)
+    if refusal is not None:
+        return _all_failed(request, *refusal)
     if any(wire_has_unknown(c.resource_type, c.resource_pattern_type, c.operation, c.permission_type)
            for c in request.creations):
         ctx.broker.close_connection(ctx.conn, "malformed CreateAcls request: a creation has UNKNOWN elements")

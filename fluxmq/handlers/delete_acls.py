@@ -9,8 +9,8 @@ gets INVALID_REQUEST "Unknown patternFilter." or "Unknown entryFilter.".
 """
 
 from fluxmq.errors import ErrorCode
-from fluxmq.handlers import NO_RESPONSE, api
-from fluxmq.security.acl import CLUSTER_NAME, AclBindingFilter, AclOperation, ResourceType, wire_has_unknown
+from fluxmq.handlers import NO_RESPONSE, acl_api_refusal, api
+from fluxmq.security.acl import AclBindingFilter, AclOperation, wire_has_unknown
 
 API_KEY = 31
 
@@ -28,10 +28,9 @@ def _all_failed(request, code, message):
 
 @api(API_KEY, "DeleteAcls", 1, 3)
 def handle(ctx, request):
-    if not ctx.authorize(AclOperation.ALTER, ResourceType.CLUSTER, CLUSTER_NAME):
-        return _all_failed(request, ErrorCode.CLUSTER_AUTHORIZATION_FAILED, None)
-    if ctx.broker.authorizer is None:
-        return _all_failed(request, ErrorCode.SECURITY_DISABLED, "No Authorizer is configured.")
+    refusal = acl_api_refusal(ctx, AclOperation.ALTER)
+    if refusal is not None:
+        return _all_failed(request, *refusal)
     if any(wire_has_unknown(f.resource_type_filter, f.pattern_type_filter, f.operation, f.permission_type)
            for f in request.filters):
         ctx.broker.close_connection(ctx.conn, "malformed DeleteAcls request: a filter has UNKNOWN elements")

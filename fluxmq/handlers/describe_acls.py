@@ -10,8 +10,8 @@ this version does not know matches nothing.
 """
 
 from fluxmq.errors import ErrorCode
-from fluxmq.handlers import NO_RESPONSE, api
-from fluxmq.security.acl import CLUSTER_NAME, AclBindingFilter, AclOperation, ResourceType, wire_has_unknown
+from fluxmq.handlers import NO_RESPONSE, acl_api_refusal, api
+from fluxmq.security.acl import AclBindingFilter, AclOperation, wire_has_unknown
 
 API_KEY = 29
 
@@ -22,10 +22,9 @@ def _response(code, message, resources=()):
 
 @api(API_KEY, "DescribeAcls", 1, 3)
 def handle(ctx, request):
-    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.CLUSTER, CLUSTER_NAME):
-        return _response(ErrorCode.CLUSTER_AUTHORIZATION_FAILED, None)
-    if ctx.broker.authorizer is None:
-        return _response(ErrorCode.SECURITY_DISABLED, "No Authorizer is configured on the broker")
+    refusal = acl_api_refusal(ctx, AclOperation.DESCRIBE, "No Authorizer is configured on the broker")
+    if refusal is not None:
+        return _response(*refusal)
     if wire_has_unknown(request.resource_type_filter, request.pattern_type_filter, request.operation,
                         request.permission_type):
         ctx.broker.close_connection(ctx.conn, "malformed DescribeAcls request: the filter has UNKNOWN elements")
