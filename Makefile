@@ -4,14 +4,14 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PIP_FLAGS ?= --quiet --disable-pip-version-check --root-user-action=ignore
 
-.PHONY: install install-test serve test native java-deps apt-deps kafka-jars compat clean bench bench-deps bench-quick bench-readme
+.PHONY: install install-test native-deps serve test native java-deps apt-deps kafka-jars compat clean bench bench-deps bench-quick bench-readme
 
 # An editable install does not byte-compile, and under PYTHONDONTWRITEBYTECODE=1 the
 # interpreter never caches bytecode itself: every `fluxmq serve` would then compile the
 # broker's sources again (about 30 ms of a cold start; benchmarks/startup_profile.py).
 # A wheel install compiles at install time; this does the same for the checkout.
 # Stale .pyc files are ignored (their source mtime no longer matches), never run.
-install:
+install: native-deps
 	$(PIP) install $(PIP_FLAGS) -e .
 	$(PYTHON) -m compileall -q fluxmq
 
@@ -22,9 +22,15 @@ native:
 serve: install
 	$(PYTHON) -m fluxmq serve
 
-install-test:
+install-test: native-deps
 	$(PIP) install $(PIP_FLAGS) -e '.[test]'
 	$(PYTHON) -m compileall -q fluxmq
+
+# What the C library links (csrc/tls.c: OpenSSL), from the distribution's packages.
+native-deps:
+	@dpkg -s libssl-dev >/dev/null 2>&1 || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  ($$SUDO apt-get update -qq || true) && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev >/dev/null; }
 
 # From the distribution's packages: kcat, and what building librdkafka's test-runner needs
 # (compat/librdkafka.py): a C/C++ toolchain, pkg-config, OpenSSL, zlib and zstd headers.

@@ -26,7 +26,7 @@ ffibuilder.set_source(
     sources=sorted(os.path.relpath(p, HERE) for p in glob.glob(os.path.join(HERE, "csrc", "*.c"))),
     include_dirs=[os.path.join("csrc", "include")],
     extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
-    libraries=[],
+    libraries=["ssl", "crypto"],  # OpenSSL (libssl-dev): TLS listeners, csrc/tls.c
 )
 
 if __name__ == "__main__":

@@ -17,13 +17,18 @@
  *
  * Transport seam: every byte a connection reads or writes goes through its
  * struct transport (read, writev, sendfile), chosen from its listener at
- * accept. Only the plain (cleartext) transport exists today; a TLS engine
- * plugs in as another one without touching framing or response order.
+ * accept: cleartext, or TLS (csrc/tls.c) for listeners given a context.
+ * Framing and response order are the same for both. TLS adds two things the
+ * loop must know: an operation may wait for the other direction (a handshake
+ * read that must write, a write that must read), and OpenSSL may hold
+ * received bytes that epoll cannot see; such connections are read again at
+ * the next poll, woken by an eventfd in the epoll set.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stddef.h>
 #include "fluxmq.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -47,6 +53,7 @@
 #define MAX_LISTENERS 8
 #define EPOLL_BATCH 256
 #define LISTENER_TAG (1ULL << 63)
+#define WAKE_TAG (LISTENER_TAG | 0xffffffffULL) /* the eventfd that asks for a re-read */
 
 enum chunk_kind { CHUNK_MEM, CHUNK_FILE };
 
@@ -64,6 +71,7 @@ struct transport {
 struct listener {
     int fd;                            /* -1 once stopped */
     const struct transport *transport; /* given to each accepted connection */
+    fmq_tls_ctx *tls;                  /* TLS listeners: a reference to the context */
 };
 
 struct out_chunk {
@@ -92,6 +100,8 @@ struct conn {
     int out_armed;       /* EPOLLOUT registered */
     int dirty;           /* on the dirty list */
     int close_drained;   /* fmq_net_close_after_flush: close once out_head is written */
+    int reread;          /* on the reread list: TLS holds bytes epoll cannot report */
+    struct tls_conn *tls; /* TLS connections: the session */
     int64_t out_bytes;
     struct out_chunk *out_head, *out_tail;
     char peer[64];
@@ -112,6 +122,9 @@ struct fmq_net {
     int n_backlog, backlog_cap;
     struct conn **graveyard;
     int n_graveyard, graveyard_cap;
+    uint64_t *reread;    /* TLS ids to read again at the next poll */
+    int n_reread, reread_cap;
+    int wakefd;          /* eventfd: readable while the reread list is not empty */
 };
 
 /* -------------------------------------------------------------- transports */
@@ -127,6 +140,20 @@ static ssize_t plain_sendfile(struct conn *c, int in_fd, off_t *offset, size_t l
 }
 
 static const struct transport plain_transport = {"plain", plain_read, plain_writev, plain_sendfile};
+
+static ssize_t tls_read(struct conn *c, void *buf, size_t len) { return tls_conn_read(c->tls, buf, len); }
+
+static ssize_t tls_writev(struct conn *c, const struct iovec *iov, int iovcnt) {
+    return tls_conn_writev(c->tls, iov, iovcnt);
+}
+
+static ssize_t tls_sendfile(struct conn *c, int in_fd, off_t *offset, size_t len) {
+    return tls_conn_sendfile(c->tls, in_fd, offset, len);
+}
+
+static const struct transport tls_transport = {"tls", tls_read, tls_writev, tls_sendfile};
+
+static int wants(const struct conn *c, int what) { return c->tls && (tls_conn_wants(c->tls) & what); }
 
 /* ------------------------------------------------------------ small lists */
 
@@ -164,6 +191,14 @@ fmq_net *fmq_net_new(int64_t max_frame) {
         free(net);
         return NULL;
     }
+    net->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = WAKE_TAG};
+    if (net->wakefd < 0 || epoll_ctl(net->epfd, EPOLL_CTL_ADD, net->wakefd, &ev) < 0) {
+        if (net->wakefd >= 0) close(net->wakefd);
+        close(net->epfd);
+        free(net);
+        return NULL;
+    }
     net->max_frame = max_frame;
     return net;
 }
@@ -182,6 +217,7 @@ static void free_chunks(struct conn *c) {
 
 static void free_conn(struct conn *c) {
     free_chunks(c);
+    tls_conn_free(c->tls);
     free(c->rbuf);
     free(c);
 }
@@ -192,6 +228,7 @@ static void close_conn(fmq_net *net, struct conn *c) {
     if (c->closing) return;
     c->closing = 1;
     epoll_ctl(net->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->tls) tls_conn_close_notify(c->tls);
     close(c->fd);
     net->n_conns--;
     if (net->n_graveyard == net->graveyard_cap) {
@@ -233,21 +270,27 @@ void fmq_net_free(fmq_net *net) {
     for (int fd = 0; fd < net->conns_cap; fd++) {
         struct conn *c = net->conns[fd];
         if (c) {
-            close(c->fd);
+            if (!c->closing) {
+                if (c->tls) tls_conn_close_notify(c->tls);
+                close(c->fd);
+            }
             free_conn(c);
         }
     }
+    for (int i = 0; i < net->n_listeners; i++) tls_ctx_unref(net->listeners[i].tls);
+    close(net->wakefd);
     close(net->epfd);
     free(net->conns);
     free(net->dirty);
     free(net->backlog);
     free(net->graveyard);
+    free(net->reread);
     free(net);
 }
 
 /* --------------------------------------------------------------- listening */
 
-int fmq_net_listen(fmq_net *net, const char *host, int port, int *bound_port) {
+int fmq_net_listen(fmq_net *net, const char *host, int port, int *bound_port, fmq_tls_ctx *tls) {
     if (net->n_listeners == MAX_LISTENERS) return -EMFILE;
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -282,7 +325,8 @@ int fmq_net_listen(fmq_net *net, const char *host, int port, int *bound_port) {
         close(fd);
         return rc;
     }
-    net->listeners[id] = (struct listener){.fd = fd, .transport = &plain_transport};
+    net->listeners[id] = (struct listener){.fd = fd, .transport = tls ? &tls_transport : &plain_transport, .tls = tls};
+    if (tls) tls_ctx_ref(tls);
     net->n_listeners++;
     if (bound_port)
         *bound_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
@@ -361,12 +405,17 @@ static int accept_all(fmq_net *net, int listener_id, fmq_event *events, int n, i
         c->fd = fd;
         c->listener = listener_id;
         c->transport = l->transport;
+        if (l->tls && !(c->tls = tls_conn_new(l->tls, fd))) {
+            close(fd);
+            free(c);
+            continue;
+        }
         c->id = ((uint64_t)(++net->generation) << 32) | (uint32_t)fd;
         format_peer(&ss, c->peer, sizeof(c->peer));
         struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = c->id};
         if (epoll_ctl(net->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
             close(fd);
-            free(c);
+            free_conn(c);
             continue;
         }
         net->conns[fd] = c;
@@ -489,7 +538,8 @@ static int flush_conn(fmq_net *net, struct conn *c) {
         if (w < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                set_out_armed(net, c, 1);
+                /* A TLS write that waits for input resumes after the next read. */
+                set_out_armed(net, c, !wants(c, TLS_WRITE_WANTS_READ) || wants(c, TLS_READ_WANTS_WRITE));
                 return 1;
             }
             return -1;
@@ -508,7 +558,7 @@ static int flush_conn(fmq_net *net, struct conn *c) {
             }
         }
     }
-    set_out_armed(net, c, 0);
+    set_out_armed(net, c, wants(c, TLS_READ_WANTS_WRITE));
     return 0;
 }
 
@@ -613,6 +663,25 @@ void fmq_net_close_after_flush(fmq_net *net, uint64_t conn) {
     mark_dirty(net, c);
 }
 
+int fmq_net_tls_state(fmq_net *net, uint64_t conn) {
+    struct conn *c = lookup(net, conn);
+    if (!c || !c->tls) return -1;
+    return tls_conn_established(c->tls) ? 1 : 0;
+}
+
+int fmq_net_tls_peer_subject(fmq_net *net, uint64_t conn, char *buf, size_t buflen) {
+    struct conn *c = lookup(net, conn);
+    if (!c || !c->tls || buflen == 0) return -1;
+    return tls_conn_peer_subject(c->tls, buf, buflen);
+}
+
+int fmq_net_tls_session(fmq_net *net, uint64_t conn, char *buf, size_t buflen) {
+    struct conn *c = lookup(net, conn);
+    if (!c || !c->tls || !tls_conn_established(c->tls)) return -1;
+    snprintf(buf, buflen, "%s %s", tls_conn_protocol(c->tls), tls_conn_cipher(c->tls));
+    return 0;
+}
+
 int fmq_net_peer(fmq_net *net, uint64_t conn, char *buf, size_t buflen) {
     uint32_t fd = (uint32_t)(conn & 0xffffffffu);
     if ((int)fd >= net->conns_cap || !net->conns[fd] || net->conns[fd]->id != conn) return -1;
@@ -629,6 +698,70 @@ static void release_previous_poll(fmq_net *net) {
 
 static void reset_returned(struct conn *c) {
     c->returned_frames = 0;
+}
+
+/* The close event of a connection that failed: TLS failures carry their reason. */
+static fmq_event closed_event(struct conn *c, int err) {
+    if (c->tls && tls_conn_error(c->tls)[0]) {
+        const char *why = tls_conn_error(c->tls);
+        return (fmq_event){.conn = c->id, .kind = FMQ_EV_TLS_FAILED, .data = (const uint8_t *)why,
+                           .len = (int64_t)strlen(why)};
+    }
+    return (fmq_event){.conn = c->id, .kind = FMQ_EV_CLOSED, .reason = err == ECONNRESET ? 0 : err,
+                       .len = (int64_t)(c->rend - c->rstart)};
+}
+
+/* TLS may hold received bytes that epoll will not report again: such a
+ * connection goes on the reread list and the eventfd wakes the loop. */
+static void note_buffered(fmq_net *net, struct conn *c) {
+    if (!c->tls || c->closing || c->reread || !tls_conn_buffered(c->tls)) return;
+    if (push_id(&net->reread, &net->n_reread, &net->reread_cap, c->id) < 0) return;
+    c->reread = 1;
+    uint64_t one = 1;
+    if (write(net->wakefd, &one, sizeof(one)) < 0) { /* already readable */ }
+}
+
+/* Reads what conn has and splits it into frames; closes it on end of input
+ * or an error. hangup: epoll reported EPOLLHUP/EPOLLERR. */
+static int serve_input(fmq_net *net, struct conn *c, int hangup, fmq_event *events, int n, int max) {
+    if (c->backlog || c->returned_frames) { /* served above; epoll is level-triggered */
+        note_buffered(net, c);
+        return n;
+    }
+    int err = read_conn(net, c);
+    n = split_frames(net, c, events, n, max);
+    if (err && !c->closing && n < max) {
+        events[n++] = closed_event(c, err);
+        close_conn(net, c);
+    } else if (!err && hangup && !c->closing && n < max) {
+        close_conn(net, c);
+        events[n++] = (fmq_event){.conn = c->id, .kind = FMQ_EV_CLOSED, .reason = EPIPE};
+    }
+    if (c->closing) return n;
+    if (wants(c, TLS_READ_WANTS_WRITE)) set_out_armed(net, c, 1);
+    if (wants(c, TLS_WRITE_WANTS_READ) && c->out_head && flush_conn(net, c) < 0) {
+        if (n < max) events[n++] = closed_event(c, EPIPE);
+        close_conn(net, c);
+        return n;
+    }
+    note_buffered(net, c);
+    return n;
+}
+
+/* Connections whose TLS session held bytes at the end of the last poll. */
+static int serve_rereads(fmq_net *net, fmq_event *events, int n, int max) {
+    uint64_t drained;
+    if (read(net->wakefd, &drained, sizeof(drained)) < 0) { /* nothing pending */ }
+    int nr = net->n_reread;
+    net->n_reread = 0;
+    for (int i = 0; i < nr; i++) {
+        struct conn *c = lookup(net, net->reread[i]);
+        if (!c) continue;
+        c->reread = 0;
+        if (n < max) n = serve_input(net, c, 0, events, n, max);
+        else note_buffered(net, c);
+    }
+    return n;
 }
 
 int fmq_net_poll(fmq_net *net, fmq_event *events, int max) {
@@ -663,6 +796,10 @@ int fmq_net_poll(fmq_net *net, fmq_event *events, int max) {
     int ne = epoll_wait(net->epfd, evs, room < EPOLL_BATCH ? room : EPOLL_BATCH, 0);
     for (int i = 0; i < ne; i++) {
         uint64_t tag = evs[i].data.u64;
+        if (tag == WAKE_TAG) {
+            n = serve_rereads(net, events, n, max);
+            continue;
+        }
         if (tag & LISTENER_TAG) {
             n = accept_all(net, (int)(tag & 0xffffffffu), events, n, max);
             continue;
@@ -678,24 +815,14 @@ int fmq_net_poll(fmq_net *net, fmq_event *events, int max) {
         }
         if (evs[i].events & EPOLLOUT) {
             if (flush_conn(net, c) < 0) {
+                events[n++] = closed_event(c, EPIPE);
                 close_conn(net, c);
-                events[n++] = (fmq_event){.conn = tag, .kind = FMQ_EV_CLOSED, .reason = EPIPE};
                 continue;
             }
         }
-        if (!(evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) continue;
-        if (c->backlog || c->returned_frames) continue; /* served above; epoll is level-triggered */
-        int err = read_conn(net, c);
-        n = split_frames(net, c, events, n, max);
-        if (err && !c->closing && n < max) {
-            close_conn(net, c);
-            events[n++] = (fmq_event){.conn = tag, .kind = FMQ_EV_CLOSED,
-                                      .reason = err == ECONNRESET ? 0 : err,
-                                      .len = (int64_t)(c->rend - c->rstart)};
-        } else if (!err && (evs[i].events & (EPOLLHUP | EPOLLERR)) && !c->closing && n < max) {
-            close_conn(net, c);
-            events[n++] = (fmq_event){.conn = tag, .kind = FMQ_EV_CLOSED, .reason = EPIPE};
-        }
+        int readable = evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+        if (!readable && !((evs[i].events & EPOLLOUT) && wants(c, TLS_READ_WANTS_WRITE))) continue;
+        n = serve_input(net, c, evs[i].events & (EPOLLHUP | EPOLLERR), events, n, max);
         if (n == max) break;
     }
     return n;

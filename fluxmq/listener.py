@@ -9,8 +9,8 @@ to connect to, parsed once from Kafka's keys.
 A listener name must be in the protocol map, names and bind addresses are
 unique, and every advertised name is a listener, as Kafka's KafkaConfig
 validates them. PLAINTEXT and SASL_PLAINTEXT listeners are served (SASL:
-security/sasl.py); SSL and SASL_SSL need TLS, which is not built yet, and
-refuse to start with a clear message. The `serve`
+security/sasl.py). SSL and SASL_SSL refuse to start with a clear message: the
+TLS engine (csrc/tls.c) exists, but the ssl.* keys are not read yet. The `serve`
 command's --host/--port set the first listener's address. A wildcard bind
 address (0.0.0.0, ::) is advertised as 127.0.0.1 unless advertised.listeners
 says otherwise, and a bound port 0 is advertised as the port the system picked.
@@ -43,6 +43,15 @@ class Listener:
 
     def render(self) -> str:
         return f"{self.name}://{self.host}:{self.port}"
+
+
+def listener_value(config, listener: str, key: str, default=None):
+    """Kafka's listener override: listener.name.<listener>.<key>, else <key>."""
+    values = config.values
+    prefixed = f"listener.name.{listener.lower()}.{key}"
+    if prefixed in values and values[prefixed] is not None:
+        return values[prefixed]
+    return values.get(key, default)
 
 
 def _entries(value: str, what: str) -> list[tuple[str, str, int]]:

@@ -17,7 +17,7 @@ except ImportError as e:  # pragma: no cover - message for a broken install
         "fluxmq's C library is not built; run `pip install -e .` (or `make native`)"
     ) from e
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 if lib.FMQ_ABI_VERSION != ABI_VERSION:  # pragma: no cover
     raise ImportError(
         f"fluxmq._native ABI {lib.FMQ_ABI_VERSION} != {ABI_VERSION}: rebuild with `make native`"
@@ -188,9 +188,9 @@ class Net:
         self._port = ffi.new("int *")
         self._peer = ffi.new("char[]", 64)
 
-    def listen(self, host: str, port: int) -> tuple[int, int]:
-        """(listener id, bound port); raises OSError."""
-        rc = lib.fmq_net_listen(self._net, host.encode(), port, self._port)
+    def listen(self, host: str, port: int, tls: "TlsContext | None" = None) -> tuple[int, int]:
+        """(listener id, bound port); raises OSError. With tls, the listener speaks TLS."""
+        rc = lib.fmq_net_listen(self._net, host.encode(), port, self._port, tls.ctx if tls else ffi.NULL)
         if rc < 0:
             raise OSError(-rc, f"cannot listen on {host}:{port}: {os.strerror(-rc)}")
         return rc, self._port[0]
@@ -240,6 +240,82 @@ class Net:
     def connections(self) -> int:
         return lib.fmq_net_connections(self._net)
 
+    def tls_established(self, conn: int) -> bool | None:
+        """None when conn is gone or not TLS, else whether its handshake is done."""
+        state = lib.fmq_net_tls_state(self._net, conn)
+        return None if state < 0 else bool(state)
+
+    def tls_peer_subject(self, conn: int) -> str | None:
+        """The RFC 2253 subject of conn's verified client certificate, if it sent one."""
+        buf = ffi.new("char[]", 1024)
+        if lib.fmq_net_tls_peer_subject(self._net, conn, buf, 1024) != 1:
+            return None
+        return ffi.string(buf).decode("utf-8", "replace")
+
+    def tls_session(self, conn: int) -> str | None:
+        """"TLSv1.3 TLS_AES_256_GCM_SHA384" once established."""
+        buf = ffi.new("char[]", 128)
+        if lib.fmq_net_tls_session(self._net, conn, buf, 128) != 0:
+            return None
+        return ffi.string(buf).decode()
+
+
+class TlsContext:
+    """An OpenSSL server context (csrc/tls.c); every setter raises ValueError
+    with OpenSSL's reason. What to load comes from fluxmq/security/tls.py."""
+
+    CLIENT_AUTH = {"none": lib.FMQ_TLS_CLIENT_AUTH_NONE, "requested": lib.FMQ_TLS_CLIENT_AUTH_REQUESTED,
+                   "required": lib.FMQ_TLS_CLIENT_AUTH_REQUIRED}
+
+    def __init__(self):
+        self._err = ffi.new("char[]", 512)
+        ctx = lib.fmq_tls_ctx_new(self._err, 512)
+        if ctx == ffi.NULL:
+            raise ValueError(self._message())
+        self.ctx = ffi.gc(ctx, lib.fmq_tls_ctx_free)
+
+    def _message(self) -> str:
+        return ffi.string(self._err).decode("utf-8", "replace")
+
+    def _check(self, rc: int) -> int:
+        if rc < 0:
+            raise ValueError(self._message())
+        return rc
+
+    def use_pem(self, cert_chain: str, key: str, key_password: str | None) -> None:
+        self._check(lib.fmq_tls_ctx_use_pem(self.ctx, cert_chain.encode(), key.encode(),
+                                            (key_password or "").encode(), self._err, 512))
+
+    def use_pkcs12(self, data: bytes, password: str | None) -> None:
+        self._check(lib.fmq_tls_ctx_use_pkcs12(self.ctx, data, len(data), (password or "").encode(), self._err, 512))
+
+    def trust_pem(self, pem: str) -> int:
+        return self._check(lib.fmq_tls_ctx_trust_pem(self.ctx, pem.encode(), self._err, 512))
+
+    def trust_pkcs12(self, data: bytes, password: str | None) -> int:
+        return self._check(lib.fmq_tls_ctx_trust_pkcs12(self.ctx, data, len(data), (password or "").encode(),
+                                                        self._err, 512))
+
+    def set_client_auth(self, mode: str) -> None:
+        if lib.fmq_tls_ctx_set_client_auth(self.ctx, self.CLIENT_AUTH[mode]) < 0:
+            raise ValueError(f"ssl.client.auth {mode!r}")
+
+    def set_protocols(self, min_version: int, max_version: int) -> None:
+        self._check(lib.fmq_tls_ctx_set_protocols(self.ctx, min_version, max_version, self._err, 512))
+
+    def set_cipher_suites(self, names: list[str]) -> None:
+        self._check(lib.fmq_tls_ctx_set_cipher_suites(self.ctx, ",".join(names).encode(), self._err, 512))
+
+    @property
+    def ktls(self) -> bool:
+        return bool(lib.fmq_tls_ctx_ktls(self.ctx))
+
+
+def tls_info() -> str:
+    """The TLS library and whether the kernel offers kTLS (for `fluxmq info`)."""
+    ktls = "kTLS available" if lib.fmq_tls_ktls_available() else "no kTLS in this kernel: records encrypted by OpenSSL"
+    return f"{ffi.string(lib.fmq_tls_library_version()).decode()} ({ktls})"
+
 
 def info() -> dict[str, str]:
     """Which native paths run on this machine (for `fluxmq info`)."""
@@ -250,4 +326,5 @@ def info() -> dict[str, str]:
         "segment_syncs": "io_uring" if syncs == "io_uring" else "fdatasync",
         "copy": copy_impl(),
         "numa": f"{numa_impl()} ({lib.fmq_numa_nodes()} node(s))",
+        "tls": tls_info(),
     }

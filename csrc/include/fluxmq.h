@@ -9,7 +9,7 @@
  * includes, plain C declarations only.
  */
 
-#define FMQ_ABI_VERSION 2
+#define FMQ_ABI_VERSION 3
 
 /* ------------------------------------------------------------------ crc32c */
 /* CRC-32C (Castagnoli), as used by Kafka record batches (magic 2).
@@ -130,16 +130,54 @@ int fmq_io_sync(fmq_io *io, const int *fds, int n);
  * fmq_net_poll() on wake-up: one call returns every complete request frame
  * of every ready connection. Responses are queued per connection in the
  * order they are given and flushed with writev / sendfile. Every byte goes
- * through the connection's transport, taken from its listener (plain
- * cleartext for now; see net.c). Single-threaded: every fmq_net_* call must
+ * through the connection's transport, taken from its listener (cleartext,
+ * or TLS with the listener's fmq_tls_ctx; see net.c). Single-threaded: every fmq_net_* call must
  * come from the loop thread. */
 typedef struct fmq_net fmq_net;
+
+/* --------------------------------------------------------------------- tls */
+/* OpenSSL server contexts for SSL and SASL_SSL listeners (csrc/tls.c). The
+ * caller (fluxmq/security/tls.py) reads Kafka's ssl.* keys and the files they
+ * name; these calls only configure. Each returns 0 (or a count) on success,
+ * -1 with a message in err. */
+typedef struct fmq_tls_ctx fmq_tls_ctx;
+
+#define FMQ_TLS_CLIENT_AUTH_NONE 0
+#define FMQ_TLS_CLIENT_AUTH_REQUESTED 1
+#define FMQ_TLS_CLIENT_AUTH_REQUIRED 2
+
+/* TLS 1.2 and 1.3, no renegotiation, no compression; kTLS when the kernel has it. */
+fmq_tls_ctx *fmq_tls_ctx_new(char *err, size_t errlen);
+/* Drops the caller's reference; listeners using it keep theirs. */
+void fmq_tls_ctx_free(fmq_tls_ctx *ctx);
+/* Leaf certificate and chain from PEM text, the key (PEM, perhaps encrypted
+ * with key_password) from key_pem; the two may be the same text. */
+int fmq_tls_ctx_use_pem(fmq_tls_ctx *ctx, const char *cert_chain_pem, const char *key_pem,
+                        const char *key_password, char *err, size_t errlen);
+int fmq_tls_ctx_use_pkcs12(fmq_tls_ctx *ctx, const uint8_t *data, size_t len, const char *password,
+                           char *err, size_t errlen);
+/* Trusted CAs for client certificates; return how many were added. */
+int fmq_tls_ctx_trust_pem(fmq_tls_ctx *ctx, const char *pem, char *err, size_t errlen);
+int fmq_tls_ctx_trust_pkcs12(fmq_tls_ctx *ctx, const uint8_t *data, size_t len, const char *password,
+                             char *err, size_t errlen);
+int fmq_tls_ctx_set_client_auth(fmq_tls_ctx *ctx, int mode);
+/* Versions as on the wire: 0x0303 (TLS 1.2), 0x0304 (TLS 1.3). */
+int fmq_tls_ctx_set_protocols(fmq_tls_ctx *ctx, int min_version, int max_version, char *err, size_t errlen);
+/* Comma-separated standard (IANA) names, as Kafka's ssl.cipher.suites. */
+int fmq_tls_ctx_set_cipher_suites(fmq_tls_ctx *ctx, const char *names, char *err, size_t errlen);
+/* 1 when the context hands established sessions to kernel TLS. */
+int fmq_tls_ctx_ktls(fmq_tls_ctx *ctx);
+/* 1 when the kernel offers the tls ULP (/proc/sys/net/ipv4/tcp_available_ulp). */
+int fmq_tls_ktls_available(void);
+const char *fmq_tls_library_version(void);
 
 #define FMQ_EV_FRAME 0     /* data/len: one request frame, size prefix removed */
 #define FMQ_EV_ACCEPT 1    /* a new connection; listener = the id fmq_net_listen gave */
 #define FMQ_EV_CLOSED 2    /* closed by peer or error; reason = errno or 0 */
 #define FMQ_EV_OVERSIZED 3 /* frame size above max_frame or negative; the
                               connection is closed; len = announced size */
+#define FMQ_EV_TLS_FAILED 4 /* the TLS handshake or a record failed; the connection
+                               is closed; data/len: the reason, as text */
 
 typedef struct {
     uint64_t conn;
@@ -158,8 +196,9 @@ fmq_net *fmq_net_new(int64_t max_frame);
 void fmq_net_free(fmq_net *net);
 /* Binds and listens; returns the listener's id (0, 1, ... in call order;
  * accept events carry it) and writes the bound port to *bound_port (port 0
- * picks a free one), or returns -errno. At most 8 listeners. */
-int fmq_net_listen(fmq_net *net, const char *host, int port, int *bound_port);
+ * picks a free one), or returns -errno. At most 8 listeners. With tls, each
+ * accepted connection speaks TLS with that context (NULL: cleartext). */
+int fmq_net_listen(fmq_net *net, const char *host, int port, int *bound_port, fmq_tls_ctx *tls);
 /* Stops accepting (listeners closed); open connections keep working. */
 void fmq_net_stop_listening(fmq_net *net);
 /* The epoll fd to watch for readability. */
@@ -191,5 +230,12 @@ void fmq_net_close(fmq_net *net, uint64_t conn);
 void fmq_net_close_after_flush(fmq_net *net, uint64_t conn);
 /* Writes "ip:port" of the peer into buf; returns 0 or -1. */
 int fmq_net_peer(fmq_net *net, uint64_t conn, char *buf, size_t buflen);
+/* TLS state of conn: -1 (gone, or not TLS), 0 (handshake under way), 1 (established). */
+int fmq_net_tls_state(fmq_net *net, uint64_t conn);
+/* The RFC 2253 subject of conn's verified client certificate: returns 1 and
+ * writes it to buf, 0 when there is none, -1 when conn is gone or not TLS. */
+int fmq_net_tls_peer_subject(fmq_net *net, uint64_t conn, char *buf, size_t buflen);
+/* "TLSv1.3 TLS_AES_256_GCM_SHA384" of an established conn; returns 0 or -1. */
+int fmq_net_tls_session(fmq_net *net, uint64_t conn, char *buf, size_t buflen);
 /* Number of open client connections. */
 int fmq_net_connections(fmq_net *net);

@@ -33,7 +33,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
-from fluxmq.listener import SASL_PROTOCOLS
+from fluxmq.listener import SASL_PROTOCOLS, listener_value
 from fluxmq.security import jaas
 from fluxmq.security.scram import MECHANISMS as SCRAM_MECHANISMS
 
@@ -65,18 +65,9 @@ class SaslListenerConfig:
     failed_delay_ms: int = 100  # connection.failed.authentication.delay.ms
 
 
-def _listener_value(config, listener: str, key: str, default=None):
-    """Kafka's listener override: listener.name.<listener>.<key>, else <key>."""
-    values = config.values
-    prefixed = f"listener.name.{listener.lower()}.{key}"
-    if prefixed in values and values[prefixed] is not None:
-        return values[prefixed]
-    return values.get(key, default)
-
-
 def listener_config(config, listener: str) -> SaslListenerConfig:
     """The SASL configuration of `listener`; ValueError says what is missing or not supported."""
-    raw = _listener_value(config, listener, "sasl.enabled.mechanisms", DEFAULT_MECHANISMS)
+    raw = listener_value(config, listener, "sasl.enabled.mechanisms", DEFAULT_MECHANISMS)
     mechanisms = tuple(m.strip().upper() for m in str(raw).split(",") if m.strip())
     if not mechanisms:
         raise ValueError(f"listener {listener}: sasl.enabled.mechanisms is empty")
@@ -106,7 +97,7 @@ def listener_config(config, listener: str) -> SaslListenerConfig:
             raise ValueError(f"{key}: {mechanism} needs {expected}, not {entry.login_module}")
         if mechanism == PLAIN:
             plain_users = jaas.plain_users(entry)
-    reauth = int(_listener_value(config, listener, "connections.max.reauth.ms", 0))
+    reauth = int(listener_value(config, listener, "connections.max.reauth.ms", 0))
     if reauth < 0:
         raise ValueError(f"listener {listener}: connections.max.reauth.ms must be 0 or more, not {reauth}")
     delay = config["connection.failed.authentication.delay.ms"]
