@@ -46,6 +46,10 @@ struct tls_conn {
     SSL *ssl;
     int wants;
     int ktls_send;
+    /* Set once the first handshake completes: a fatal alert puts OpenSSL back
+     * "in init", so SSL_is_init_finished cannot tell a handshake failure from
+     * a bad record after it. */
+    int handshake_done;
     char error[TLS_ERROR_MAX];
 };
 
@@ -384,6 +388,11 @@ int fmq_tls_ctx_set_cipher_suites(fmq_tls_ctx *ctx, const char *names, char *err
 
 /* ---------------------------------------------------------- connection */
 
+static void on_info(const SSL *ssl, int where, int ret) {
+    (void)ret;
+    if (where & SSL_CB_HANDSHAKE_DONE) ((struct tls_conn *)SSL_get_app_data(ssl))->handshake_done = 1;
+}
+
 struct tls_conn *tls_conn_new(fmq_tls_ctx *ctx, int fd) {
     struct tls_conn *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
@@ -394,6 +403,8 @@ struct tls_conn *tls_conn_new(fmq_tls_ctx *ctx, int fd) {
         ERR_clear_error();
         return NULL;
     }
+    SSL_set_app_data(t->ssl, t);
+    SSL_set_info_callback(t->ssl, on_info);
     SSL_set_accept_state(t->ssl);
     return t;
 }
@@ -412,7 +423,7 @@ void tls_conn_free(struct tls_conn *t) {
 }
 
 static void record_failure(struct tls_conn *t, int ssl_err) {
-    const char *stage = SSL_is_init_finished(t->ssl) ? "TLS error" : "TLS handshake failed";
+    const char *stage = t->handshake_done ? "TLS error" : "TLS handshake failed";
     unsigned long e = ERR_peek_last_error();
     const char *reason = e ? ERR_reason_error_string(e) : NULL;
     long verify = SSL_get_verify_result(t->ssl);
@@ -447,7 +458,7 @@ static int fail(struct tls_conn *t, int ret, int wants_if_write) {
         if (ERR_peek_error() == 0 && (errno == 0 || errno == ECONNRESET)) {
             /* EOF without close_notify: after the handshake clients do this all
              * the time; before anything was received it is a port probe. */
-            if (SSL_is_init_finished(t->ssl) || SSL_in_before(t->ssl)) {
+            if (t->handshake_done || SSL_in_before(t->ssl)) {
                 ERR_clear_error();
                 return 0;
             }

@@ -12,7 +12,6 @@ from fluxmq import __version__
 # Options for capabilities that come later: accepted by the parser so the
 # command line is stable, refused at start-up until they work.
 NOT_YET = {
-    "enable_tls": "--enable-tls", "tls_cert": "--tls-cert", "tls_key": "--tls-key",
     "enable_replication": "--enable-replication", "metrics_port": "--metrics-port",
 }
 
@@ -39,9 +38,12 @@ def main():
               help="Set a config with Kafka's key name; repeatable.")
 @click.option("--enable-consumer-groups", is_flag=True, hidden=True,
               help="Accepted and ignored: consumer groups are always on (kept for older command lines).")
-@click.option("--enable-tls", is_flag=True, help="(not available yet)")
-@click.option("--tls-cert", default=None, help="(not available yet)")
-@click.option("--tls-key", default=None, help="(not available yet)")
+@click.option("--enable-tls", is_flag=True,
+              help="Serve the first listener over TLS (PLAINTEXT becomes SSL) with --tls-cert and --tls-key.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="PEM certificate chain of --enable-tls (the broker's certificate first).")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="PEM private key of --enable-tls (unencrypted, or ssl.key.password set).")
 @click.option("--enable-acl", is_flag=True,
               help="Authorize every request with ACLs (authorizer.class.name=StandardAuthorizer).")
 @click.option("--acl-config", type=click.Path(exists=True, dir_okay=False), default=None,
@@ -51,7 +53,7 @@ def main():
 @click.option("--enable-replication", is_flag=True, help="(not available yet)")
 @click.option("--metrics-port", type=int, default=None, help="(not available yet)")
 def serve(host, port, log_level, broker_id, data_dir, recovery_mode, config_file, overrides,
-          enable_consumer_groups, enable_acl, acl_config, super_users, **later):
+          enable_consumer_groups, enable_tls, tls_cert, tls_key, enable_acl, acl_config, super_users, **later):
     """Run the broker."""
     given = [flag for name, flag in NOT_YET.items() if later.get(name)]
     if given:
@@ -75,6 +77,7 @@ def serve(host, port, log_level, broker_id, data_dir, recovery_mode, config_file
             config.set(key.strip(), value.strip())
         if broker_id is not None:
             config.set("node.id", broker_id)
+        _tls_options(config, enable_tls, tls_cert, tls_key)
         initial_acls = _acl_options(config, enable_acl, acl_config, super_users)
     except ValueError as e:
         raise click.UsageError(f"invalid configuration: {e}") from None
@@ -83,13 +86,17 @@ def serve(host, port, log_level, broker_id, data_dir, recovery_mode, config_file
         if "," in data_dir:  # several log dirs (JBOD) are not built: refused, never read as one odd path
             raise click.UsageError(f"invalid configuration: log.dirs {data_dir!r} names several directories; "
                                    "FluxMQ keeps its logs in one (see docs/skipped_features.md)")
-    from fluxmq.listener import SASL_PROTOCOLS, parse_listeners, render
+    from fluxmq.listener import SASL_PROTOCOLS, TLS_PROTOCOLS, parse_listeners, render
 
     try:
         listeners = parse_listeners(config, host, port)
+        # A SASL or TLS listener without what it needs: refused before start.
         if any(lst.security_protocol in SASL_PROTOCOLS for lst in listeners):
             from fluxmq.security.sasl import listener_configs
-            listener_configs(config, listeners)  # a SASL listener without what it needs: refused before start
+            listener_configs(config, listeners)
+        if any(lst.security_protocol in TLS_PROTOCOLS for lst in listeners):
+            from fluxmq.security import tls
+            tls.listener_configs(config, listeners)
     except ValueError as e:
         raise click.UsageError(f"invalid configuration: {e}") from None
     if host is not None or port is not None:
@@ -97,6 +104,40 @@ def serve(host, port, log_level, broker_id, data_dir, recovery_mode, config_file
     from fluxmq.server import run
 
     run(config, data_dir, listeners, recovery_mode, initial_acls)
+
+
+def _tls_options(config, enable_tls: bool, tls_cert: str | None, tls_key: str | None) -> None:
+    """The seed's --enable-tls --tls-cert --tls-key as Kafka's keys: the first
+    listener is served over TLS (a listener named PLAINTEXT is renamed SSL, any
+    other is mapped to SSL) with the PEM files as its inline keystore."""
+    if not enable_tls:
+        if tls_cert or tls_key:
+            raise ValueError("--tls-cert and --tls-key need --enable-tls")
+        return
+    if not (tls_cert and tls_key):
+        raise ValueError("--enable-tls needs --tls-cert and --tls-key (PEM files)")
+    from fluxmq.listener import listener_entries, protocol_map
+    name = listener_entries(config["listeners"], "listeners")[0][0]
+    protocols = protocol_map(config["listener.security.protocol.map"])
+    if protocols.get(name) not in ("PLAINTEXT", "SSL"):
+        raise ValueError(f"--enable-tls: the first listener {name} uses {protocols.get(name)}; "
+                         "set its ssl.* keys instead")
+    if name == "PLAINTEXT":
+        name = "SSL"
+        for key in ("listeners", "advertised.listeners"):
+            if config.values.get(key):
+                config.set(key, ",".join("SSL://" + e.strip()[len("PLAINTEXT://"):]
+                                         if e.strip().upper().startswith("PLAINTEXT://") else e
+                                         for e in str(config[key]).split(",")))
+    if protocols.get(name) != "SSL":
+        protocols[name] = "SSL"
+        config.set("listener.security.protocol.map", ",".join(f"{n}:{p}" for n, p in protocols.items()))
+    prefix = f"listener.name.{name.lower()}.ssl."
+    with open(tls_cert, encoding="utf-8") as f:
+        config.set(prefix + "keystore.certificate.chain", f.read())
+    with open(tls_key, encoding="utf-8") as f:
+        config.set(prefix + "keystore.key", f.read())
+    config.set(prefix + "keystore.type", "PEM")
 
 
 def _acl_options(config, enable_acl: bool, acl_config: str | None, super_users: str | None) -> list:

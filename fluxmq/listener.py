@@ -8,10 +8,10 @@ to connect to, parsed once from Kafka's keys.
 
 A listener name must be in the protocol map, names and bind addresses are
 unique, and every advertised name is a listener, as Kafka's KafkaConfig
-validates them. PLAINTEXT and SASL_PLAINTEXT listeners are served (SASL:
-security/sasl.py). SSL and SASL_SSL refuse to start with a clear message: the
-TLS engine (csrc/tls.c) exists, but the ssl.* keys are not read yet. The `serve`
-command's --host/--port set the first listener's address. A wildcard bind
+validates them. Every security protocol is served: PLAINTEXT, SSL (TLS:
+security/tls.py, csrc/tls.c), SASL_PLAINTEXT and SASL_SSL (SASL:
+security/sasl.py). The `serve` command's --host/--port set the first
+listener's address. A wildcard bind
 address (0.0.0.0, ::) is advertised as 127.0.0.1 unless advertised.listeners
 says otherwise, and a bound port 0 is advertised as the port the system picked.
 
@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-SERVED_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT")
+SERVED_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+TLS_PROTOCOLS = ("SSL", "SASL_SSL")
 WILDCARDS = ("0.0.0.0", "::", "")
 
 
@@ -54,7 +55,7 @@ def listener_value(config, listener: str, key: str, default=None):
     return values.get(key, default)
 
 
-def _entries(value: str, what: str) -> list[tuple[str, str, int]]:
+def listener_entries(value: str, what: str) -> list[tuple[str, str, int]]:
     """(name, host, port) of each NAME://host:port of a listeners value."""
     out = []
     for entry in (e.strip() for e in str(value).split(",")):
@@ -72,7 +73,7 @@ def _entries(value: str, what: str) -> list[tuple[str, str, int]]:
     return out
 
 
-def _protocol_map(value: str) -> dict[str, str]:
+def protocol_map(value: str) -> dict[str, str]:
     out = {}
     for entry in (e.strip() for e in str(value).split(",") if e.strip()):
         name, sep, protocol = entry.partition(":")
@@ -84,8 +85,8 @@ def _protocol_map(value: str) -> dict[str, str]:
 
 def parse_listeners(config, host: str | None = None, port: int | None = None) -> list[Listener]:
     """The broker's listeners; raises ValueError with what is wrong."""
-    protocols = _protocol_map(config["listener.security.protocol.map"])
-    entries = _entries(config["listeners"], "listeners")
+    protocols = protocol_map(config["listener.security.protocol.map"])
+    entries = listener_entries(config["listeners"], "listeners")
     if host is not None or port is not None:
         name, h, p = entries[0]
         entries[0] = (name, host if host is not None else h, port if port is not None else p)
@@ -97,7 +98,7 @@ def parse_listeners(config, host: str | None = None, port: int | None = None) ->
         raise ValueError(f"listeners {config['listeners']!r}: each listener must have a different address")
     advertised = {}
     if config.values.get("advertised.listeners"):
-        for name, h, p in _entries(config["advertised.listeners"], "advertised.listeners"):
+        for name, h, p in listener_entries(config["advertised.listeners"], "advertised.listeners"):
             if name not in names:
                 raise ValueError(f"advertised.listeners names {name}, which is not in listeners")
             if h in WILDCARDS:
@@ -109,8 +110,8 @@ def parse_listeners(config, host: str | None = None, port: int | None = None) ->
         if protocol is None:
             raise ValueError(f"listener {name} is not in listener.security.protocol.map")
         if protocol not in SERVED_PROTOCOLS:
-            raise ValueError(f"listener {name} uses {protocol}, which FluxMQ does not support yet "
-                             "(see docs/skipped_features.md); PLAINTEXT and SASL_PLAINTEXT listeners can be served")
+            raise ValueError(f"listener {name}: unknown security protocol {protocol} "
+                             f"(one of {', '.join(SERVED_PROTOCOLS)})")
         ah, ap = advertised.get(name, ("127.0.0.1" if h in WILDCARDS else h, p))
         out.append(Listener(name, protocol, h or "0.0.0.0", p, ah, ap))
     return out

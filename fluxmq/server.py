@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from fluxmq import native
 from fluxmq.config import BrokerConfig
 from fluxmq.handlers import NO_RESPONSE, RawResponse, load_all
-from fluxmq.listener import SASL_PROTOCOLS, Listener
+from fluxmq.listener import SASL_PROTOCOLS, TLS_PROTOCOLS, Listener
 from fluxmq.util.file_range import FileRange
 from fluxmq.handlers.api_versions import API_KEY as API_VERSIONS, unsupported_version_body
 from fluxmq.protocol import codec
@@ -41,6 +41,8 @@ SHUTDOWN_GRACE_S = 10.0
 
 
 ANONYMOUS = "User:ANONYMOUS"  # Kafka's KafkaPrincipal.ANONYMOUS: an unauthenticated PLAINTEXT client
+# A TLS record header (0x16 0x03 0x0N ...) read as a request size: a TLS client on a plaintext listener.
+TLS_RECORD_SIZES = (0x16030000, 0x1603FFFF)
 
 
 @dataclass(slots=True)
@@ -99,7 +101,7 @@ class Connection:
     """One client connection: where it came in (listener), who it is (peer
     address, principal; on SASL listeners its SASL authenticator), and its
     responses in request order."""
-    __slots__ = ("id", "peer", "host", "listener", "principal", "sasl", "slots", "tasks")
+    __slots__ = ("id", "peer", "host", "listener", "principal", "sasl", "tls", "slots", "tasks")
 
     def __init__(self, conn_id: int, peer: str, listener: Listener):
         self.id = conn_id
@@ -108,6 +110,7 @@ class Connection:
         self.listener = listener
         self.principal = ANONYMOUS
         self.sasl = None  # a SaslAuthenticator on SASL listeners (security/sasl.py)
+        self.tls = None  # the listener's TlsListenerConfig on SSL and SASL_SSL listeners (security/tls.py)
         self.slots: deque[_Slot] = deque()
         self.tasks: set[asyncio.Task] = set()
 
@@ -130,6 +133,10 @@ class Broker:
             # starts: a SASL listener without what it needs refuses to start.
             from fluxmq.security.sasl import listener_configs
             self.sasl_configs = listener_configs(config, self.listeners)
+        self.tls_configs = {}
+        if any(lst.security_protocol in TLS_PROTOCOLS for lst in self.listeners):
+            from fluxmq.security import tls
+            self.tls_configs = tls.listener_configs(config, self.listeners)
         self.clock = clock or SystemClock()
         self.node_id = config["node.id"]
         self.node = Node(config, data_dir, self.clock)  # metadata, logs, replica manager
@@ -154,7 +161,8 @@ class Broker:
         self.net = native.Net(self.config["socket.request.max.bytes"])
         bound = []
         for lst in self.listeners:
-            listener_id, port = self.net.listen(lst.host, lst.port)
+            tls_config = self.tls_configs.get(lst.name)
+            listener_id, port = self.net.listen(lst.host, lst.port, tls_config.context if tls_config else None)
             assert listener_id == len(bound)
             bound.append(lst.bound(port))
         self.listeners = bound
@@ -261,9 +269,18 @@ class Broker:
                         log.warning("connection from %s closed in the middle of a request: "
                                     "%d bytes of an incomplete frame dropped", conn.peer if conn else "?", ev.len)
                     self._on_closed(ev.conn)
+                elif kind == lib.FMQ_EV_TLS_FAILED:
+                    conn = self.conns.get(ev.conn)
+                    log.warning("closed connection from %s: %s", conn.peer if conn else "?",
+                                ffi.buffer(ev.data, ev.len)[:].decode("utf-8", "replace"))
+                    self._on_closed(ev.conn)
                 elif kind == lib.FMQ_EV_OVERSIZED:
                     conn = self.conns.get(ev.conn)
-                    if ev.len < 0:
+                    if TLS_RECORD_SIZES[0] <= ev.len <= TLS_RECORD_SIZES[1]:
+                        log.warning("closed connection from %s: it sent a TLS handshake to a %s listener (is the "
+                                    "client's security.protocol right?)", conn.peer if conn else "?",
+                                    conn.listener.security_protocol if conn else "plaintext")
+                    elif ev.len < 0:
                         log.warning("closed connection from %s: invalid (negative) request size %d",
                                     conn.peer if conn else "?", ev.len)
                     else:
@@ -281,6 +298,30 @@ class Broker:
         if sasl_config is not None:
             from fluxmq.security.sasl import SaslAuthenticator
             conn.sasl = SaslAuthenticator(sasl_config, self.image.scram_credential, self.clock)
+        tls_config = self.tls_configs.get(listener.name)
+        if tls_config is not None:
+            conn.tls = tls_config
+            if sasl_config is None:
+                conn.principal = None  # SSL: the client certificate's, once the handshake is done
+            asyncio.get_running_loop().call_later(tls_config.handshake_timeout_ms / 1000,
+                                                  self._check_handshake, conn)
+
+    def _check_handshake(self, conn: Connection) -> None:
+        if self.conns.get(conn.id) is conn and self.net.tls_established(conn.id) is False:
+            self.close_connection(conn, f"TLS handshake not finished within {conn.tls.handshake_timeout_ms} ms "
+                                        "(fluxmq.ssl.handshake.timeout.ms)")
+
+    def _ssl_principal(self, conn: Connection) -> bool:
+        """An SSL connection's principal from its certificate (Kafka's
+        DefaultKafkaPrincipalBuilder with ssl.principal.mapping.rules); a
+        subject no rule maps closes the connection, as Kafka fails it."""
+        from fluxmq.security.tls import NoMatchingRule
+        try:
+            conn.principal = conn.tls.principal(self.net.tls_peer_subject(conn.id))
+            return True
+        except NoMatchingRule as e:
+            self.close_connection(conn, f"SSL authentication failed: {e}")
+            return False
 
     def _on_closed(self, conn_id: int) -> None:
         conn = self.conns.pop(conn_id, None)
@@ -304,6 +345,8 @@ class Broker:
     def _on_frame(self, conn_id: int, data: bytes) -> None:
         conn = self.conns.get(conn_id)
         if conn is None:
+            return
+        if conn.principal is None and not self._ssl_principal(conn):
             return
         sasl = conn.sasl
         if sasl is not None and sasl.raw:

@@ -22,8 +22,11 @@ def free_port() -> int:
 class BrokerProcess:
     """One broker process. `bootstrap` is what clients are given."""
 
-    def __init__(self, data_dir: Path, extra_args: list[str] | None = None, env: dict | None = None):
+    def __init__(self, data_dir: Path, extra_args: list[str] | None = None, env: dict | None = None,
+                 tls=None):
+        """`tls`: an ssl.SSLContext when the first listener is SSL (readiness is checked through it)."""
         self.host = "127.0.0.1"
+        self.tls = tls
         self.port = free_port()
         self.data_dir = Path(data_dir)
         self.extra_args = list(extra_args or [])
@@ -59,7 +62,8 @@ class BrokerProcess:
         """Ready means serving: the port opens before the logs are loaded."""
         request = struct.pack(">hhih", 18, 0, 1, 4) + b"test"
         try:
-            with socket.create_connection((self.host, self.port), timeout=5) as s:
+            with socket.create_connection((self.host, self.port), timeout=5) as raw:
+                s = self.tls.wrap_socket(raw, server_hostname="localhost") if self.tls else raw
                 s.sendall(struct.pack(">i", len(request)) + request)
                 return len(s.recv(8)) >= 8
         except OSError:

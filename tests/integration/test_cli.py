@@ -59,10 +59,11 @@ def test_info_shows_the_native_paths():
     assert {"crc32c", "segment_writes", "segment_syncs"} <= keys
 
 
-def test_serve_refuses_enable_tls(tmp_path):
-    r = fluxmq("serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(tmp_path / "data"), "--enable-tls")
+def test_serve_refuses_enable_replication(tmp_path):
+    r = fluxmq("serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", str(tmp_path / "data"),
+               "--enable-replication")
     assert r.returncode != 0
-    assert "--enable-tls: not available in this version of FluxMQ yet" in r.stderr
+    assert "--enable-replication: not available in this version of FluxMQ yet" in r.stderr
     assert "the broker did not start" in r.stderr
     assert not (tmp_path / "data").exists()
 

@@ -81,7 +81,7 @@ def test_java_admin_client_and_producer_use_the_advertised_endpoint(two_listener
 
 
 @pytest.mark.parametrize("listeners,why", [
-    ("SSL://127.0.0.1:0", "uses SSL, which FluxMQ does not support yet"),
+    ("SSL://127.0.0.1:0", "listener SSL: an SSL listener needs a keystore"),
     ("PLAINTEXT://127.0.0.1:0,PLAINTEXT://127.0.0.1:0", "each listener must have a different name"),
     ("OTHER://127.0.0.1:0", "not in listener.security.protocol.map"),
     ("127.0.0.1:9092", "is not of the form NAME://host:port"),

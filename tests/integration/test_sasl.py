@@ -506,8 +506,9 @@ def test_credentials_survive_a_restart_without_passwords(sasl_broker):
      "required user_a=\"b\"\n", "is not a valid JAAS configuration"),
     ("listeners=SASL_PLAINTEXT://127.0.0.1:0\nsasl.enabled.mechanisms=OAUTHBEARER\n",
      "SASL mechanism OAUTHBEARER is not supported"),
-    ("listeners=SASL_SSL://127.0.0.1:0\nsasl.enabled.mechanisms=PLAIN\n", "uses SASL_SSL, which FluxMQ does not"),
-], ids=["default-gssapi", "plain-without-jaas", "bad-jaas", "oauthbearer", "sasl-ssl"])
+    ("listeners=SASL_SSL://127.0.0.1:0\nsasl.enabled.mechanisms=PLAIN\n",
+     "listener.name.sasl_ssl.plain.sasl.jaas.config is not set"),
+], ids=["default-gssapi", "plain-without-jaas", "bad-jaas", "oauthbearer", "sasl-ssl-without-jaas"])
 def test_a_sasl_listener_without_what_it_needs_refuses_to_start(tmp_path, lines, message):
     props = tmp_path / "server.properties"
     props.write_text(lines)

@@ -3,8 +3,8 @@ native.Net with Python's ssl module as the client: handshake on the epoll loop,
 framing and responses through TLS, file chunks encrypted in C, client
 certificates, and bad input closing one connection with a reason.
 
-SSL listeners are not served by the broker yet (the ssl.* keys are not read);
-this proves the engine they will use."""
+The broker's SSL and SASL_SSL listeners, configured by the ssl.* keys, are
+tested with real clients in tests/integration/test_tls.py."""
 
 import datetime
 import os
