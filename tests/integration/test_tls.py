@@ -10,7 +10,7 @@ One broker serves five listeners:
   their CN (lower case) and others into the whole subject (DEFAULT), and a
   short handshake timeout;
 - STRICT (SSL): ssl.client.auth=requested and one mapping rule without DEFAULT;
-- SASL_SSL: an inline PEM keystore written on one line, PLAIN and SCRAM-SHA-256.
+- SASL_SSL: an inline PEM keystore written on one line, PLAIN, SCRAM-SHA-256 and -512.
 ACLs (StandardAuthorizer, allow.everyone.if.no.acl.found) grant the mapped
 principals their own topic prefixes, so a wrong principal would be refused.
 
@@ -41,8 +41,8 @@ import javautil
 import pytest
 from brokerproc import BrokerProcess, free_port
 from confluent_kafka import Consumer, KafkaException, Producer
-from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType,
-                                   ResourceType)
+from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, ConfigResource,
+                                   ResourcePatternType, ResourceType)
 from test_kcat import kcat  # noqa: F401 (the fixture: Debian's kcat, installed when missing)
 from tlsutil import STORE_PASSWORD, Pki
 
@@ -78,9 +78,10 @@ def pki(tmp_path_factory):
 def tls_broker(tmp_path_factory, pki):
     base = tmp_path_factory.mktemp("tls")
     data = base / "data"
-    r = fluxmq("users", "--data-dir", str(data), "add", "bob", "--password", "bob-secret",
-               "--mechanism", "SCRAM-SHA-256")
-    assert r.returncode == 0, r.stderr
+    for user, mechanism in (("bob", "SCRAM-SHA-256"), ("carol", "SCRAM-SHA-512")):
+        r = fluxmq("users", "--data-dir", str(data), "add", user, "--password", f"{user}-secret",
+                   "--mechanism", mechanism)
+        assert r.returncode == 0, r.stderr
     ports = {name: free_port() for name in ("SSL", "MTLS", "STRICT", "SASL_SSL")}
     props = base / "server.properties"
     props.write_text(
@@ -106,7 +107,7 @@ def tls_broker(tmp_path_factory, pki):
         "listener.name.sasl_ssl.ssl.keystore.type=PEM\n"
         f"listener.name.sasl_ssl.ssl.keystore.certificate.chain={one_line(pki.chain_pem('broker'))}\n"
         f"listener.name.sasl_ssl.ssl.keystore.key={one_line(pki.key_pem('broker'))}\n"
-        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256\n"
+        "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512\n"
         f"listener.name.sasl_ssl.plain.sasl.jaas.config={PLAIN_JAAS}\n"
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n"
         "allow.everyone.if.no.acl.found=true\n"
@@ -117,10 +118,9 @@ def tls_broker(tmp_path_factory, pki):
     admin = AdminClient({"bootstrap.servers": b.bootstrap})
     grants = [("app-", "User:app"), ("other-", "User:other"), ("ops-", "User:CN=ops,O=FluxMQ Test"),
               ("strict-", "User:strict-app"), ("anon-", "User:ANONYMOUS"), ("sasl-", "User:alice"),
-              ("sasl-", "User:bob"), ("ssl-", "User:ANONYMOUS")]
-    bindings = [AclBinding(ResourceType.TOPIC, prefix, ResourcePatternType.PREFIXED, who, "*", op,
-                           AclPermissionType.ALLOW)
-                for prefix, who in grants for op in (AclOperation.ALL,)]
+              ("sasl-", "User:bob"), ("sasl-", "User:carol"), ("ssl-", "User:ANONYMOUS")]
+    bindings = [AclBinding(ResourceType.TOPIC, prefix, ResourcePatternType.PREFIXED, who, "*", AclOperation.ALL,
+                           AclPermissionType.ALLOW) for prefix, who in grants]
     bindings += [AclBinding(ResourceType.GROUP, "g-", ResourcePatternType.PREFIXED, "User:*", "*", AclOperation.ALL,
                             AclPermissionType.ALLOW)]
     for f in admin.create_acls(bindings).values():
@@ -211,7 +211,9 @@ def test_a_subject_no_mapping_rule_maps_is_closed(tls_broker, pki):
 def test_required_client_auth_refuses_a_client_it_cannot_verify(tls_broker, pki, cert):
     """A client whose certificate's CA is not among those the broker names in its
     CertificateRequest sends none (OpenSSL and the JVM both choose so); one whose
-    CA only has the trusted CA's name sends it, and it fails verification."""
+    CA only has the trusted CA's name sends it, and it fails verification. The alerts
+    are OpenSSL's: Kafka 4.4 (JSSE) sends bad_certificate and certificate_unknown
+    instead, which librdkafka reports the same way (docs/security.md)."""
     errors = []
     p = Producer(rdkafka_conf(pki, tls_broker.at["MTLS"], cert, error_cb=lambda e: errors.append(e.str()),
                               **{"message.timeout.ms": 3000}))
@@ -234,7 +236,8 @@ def test_a_client_that_does_not_trust_the_broker_gives_up(tls_broker, pki):
 
 
 @pytest.mark.parametrize("mechanism,user,password", [("PLAIN", "alice", "alice-secret"),
-                                                     ("SCRAM-SHA-256", "bob", "bob-secret")])
+                                                     ("SCRAM-SHA-256", "bob", "bob-secret"),
+                                                     ("SCRAM-SHA-512", "carol", "carol-secret")])
 def test_confluent_kafka_over_sasl_ssl(tls_broker, pki, mechanism, user, password):
     conf = {**rdkafka_conf(pki, tls_broker.at["SASL_SSL"]), "security.protocol": "SASL_SSL",
             "sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": password}
@@ -347,6 +350,16 @@ def test_java_admin_over_sasl_ssl(tls_broker, pki, java_built, tmp_path):
                            "--command-config", str(config), "--create", "--topic", topic, "--partitions", "3",
                            timeout=90)
     assert r.returncode == 0 and f"Created topic {topic}." in r.stdout, r.describe()
+
+
+def test_describe_configs_hides_passwords_and_keys(tls_broker):
+    """Kafka's sensitive configs: passwords and the inline PEM key are never shown."""
+    admin = AdminClient({"bootstrap.servers": tls_broker.bootstrap})
+    resource = ConfigResource(ConfigResource.Type.BROKER, "1")
+    entries = admin.describe_configs([resource])[resource].result(30)
+    for name in ("listener.name.ssl.ssl.key.password", "listener.name.mtls.ssl.keystore.password",
+                 "listener.name.sasl_ssl.ssl.keystore.key"):
+        assert entries[name].is_sensitive and entries[name].value is None, (name, entries[name].value)
 
 
 # ------------------------------------------------------------------ bad input
