@@ -264,12 +264,30 @@ def test_kcat_over_mtls(tls_broker, pki, kcat):
     assert r.returncode == 0 and r.stdout.split() == ["one", "two"], r.stderr
 
 
+def test_kcat_over_sasl_ssl_with_plain(tls_broker, pki, kcat):
+    topic = new_topic("sasl-")
+    conf = ["-X", "security.protocol=sasl_ssl", "-X", f"ssl.ca.location={pki.crt('ca')}", "-X", "sasl.mechanisms=PLAIN",
+            "-X", "sasl.username=alice", "-X", "sasl.password=alice-secret", "-b", tls_broker.at["SASL_SSL"]]
+    r = subprocess.run([kcat, *conf, "-P", "-t", topic], input="one\ntwo\n", capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([kcat, *conf, "-C", "-t", topic, "-o", "beginning", "-e", "-q"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.split() == ["one", "two"], r.stderr
+
+
 # -------------------------------------------------------- kafka-python, aiokafka
-def test_kafka_python_over_mtls(tls_broker, pki):
+@pytest.mark.parametrize("listener", ["MTLS", "SASL_SSL"])
+def test_kafka_python_over_mtls_and_sasl_ssl(tls_broker, pki, listener):
     from kafka import KafkaConsumer, KafkaProducer
-    topic = new_topic("app-")
-    tls = dict(bootstrap_servers=tls_broker.at["MTLS"], security_protocol="SSL", ssl_cafile=pki.crt("ca"),
-               ssl_certfile=pki.crt("app"), ssl_keyfile=pki.key("app"))
+    if listener == "MTLS":
+        topic = new_topic("app-")
+        tls = dict(security_protocol="SSL", ssl_certfile=pki.crt("app"), ssl_keyfile=pki.key("app"))
+    else:
+        topic = new_topic("sasl-")
+        tls = dict(security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="carol",
+                   sasl_plain_password="carol-secret")
+    tls.update(bootstrap_servers=tls_broker.at[listener], ssl_cafile=pki.crt("ca"))
     p = KafkaProducer(**tls)
     for i in range(10):
         p.send(topic, f"kp-{i}".encode())
@@ -339,17 +357,25 @@ def test_java_console_tools_over_mtls_with_kafkas_client_keys(tls_broker, pki, j
     assert r.stdout.split() == ["first", "second"], r.describe()
 
 
-def test_java_admin_over_sasl_ssl(tls_broker, pki, java_built, tmp_path):
+def test_java_tools_over_sasl_ssl(tls_broker, pki, java_built, tmp_path):
+    """kafka-topics, then the console producer and consumer, as a SCRAM-SHA-512 user over TLS."""
     config = tmp_path / "admin.properties"
-    config.write_text("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-256\n"
+    config.write_text("security.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n"
                       "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
-                      'username="bob" password="bob-secret";\n'
+                      'username="carol" password="carol-secret";\n'
                       f"ssl.truststore.type=PEM\nssl.truststore.location={pki.crt('ca')}\n")
-    topic = new_topic("sasl-")
-    r = javautil.run_class("org.apache.kafka.tools.TopicCommand", "--bootstrap-server", tls_broker.at["SASL_SSL"],
+    topic, at = new_topic("sasl-"), tls_broker.at["SASL_SSL"]
+    r = javautil.run_class("org.apache.kafka.tools.TopicCommand", "--bootstrap-server", at,
                            "--command-config", str(config), "--create", "--topic", topic, "--partitions", "3",
                            timeout=90)
     assert r.returncode == 0 and f"Created topic {topic}." in r.stdout, r.describe()
+    r = javautil.run_class("org.apache.kafka.tools.ConsoleProducer", "--bootstrap-server", at, "--topic", topic,
+                           "--command-config", str(config), stdin="first\nsecond\n", timeout=90)
+    assert r.returncode == 0, r.describe()
+    r = javautil.run_class("org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server", at,
+                           "--topic", topic, "--group", f"g-{topic}", "--from-beginning", "--max-messages", "2",
+                           "--timeout-ms", "30000", "--command-config", str(config), timeout=90)
+    assert sorted(r.stdout.split()) == ["first", "second"], r.describe()
 
 
 def test_describe_configs_hides_passwords_and_keys(tls_broker):
