@@ -4,7 +4,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PIP_FLAGS ?= --quiet --disable-pip-version-check --root-user-action=ignore
 
-.PHONY: install install-test native-deps serve test native java-deps apt-deps kafka-jars compat clean bench bench-deps bench-quick bench-readme
+.PHONY: install install-test native-deps serve test native java-deps apt-deps kafka-jars compat clean bench bench-deps bench-quick bench-tls bench-readme
 
 # An editable install does not byte-compile, and under PYTHONDONTWRITEBYTECODE=1 the
 # interpreter never caches bytecode itself: every `fluxmq serve` would then compile the
@@ -70,6 +70,11 @@ bench: bench-deps
 
 bench-quick: bench-deps
 	$(PYTHON) benchmarks/run.py --quick
+
+# The TLS row: W1 and W3 over PLAINTEXT and SSL beside Apache Kafka (benchmarks/tls.py);
+# results in benchmarks/results/tls-latest.md.
+bench-tls: bench-deps
+	cd benchmarks && $(PYTHON) tls.py $(BENCH_ARGS)
 
 # Rewrites the README's Performance section from benchmarks/results/latest.md.
 bench-readme:
