@@ -251,27 +251,22 @@ def test_confluent_kafka_over_sasl_ssl(tls_broker, pki, mechanism, user, passwor
     assert any("SASL authentication error" in e for e in errors), errors
 
 
-def test_kcat_over_mtls(tls_broker, pki, kcat):
-    topic = new_topic("app-")
-    tls = ["-X", "security.protocol=ssl", "-X", f"ssl.ca.location={pki.crt('ca')}",
-           "-X", f"ssl.certificate.location={pki.crt('app')}", "-X", f"ssl.key.location={pki.key('app')}",
-           "-b", tls_broker.at["MTLS"]]
-    r = subprocess.run([kcat, *tls, "-P", "-t", topic], input="one\ntwo\n", capture_output=True, text=True,
+@pytest.mark.parametrize("listener", ["MTLS", "SASL_SSL"])
+def test_kcat_over_mtls_and_sasl_ssl_with_plain(tls_broker, pki, kcat, listener):
+    if listener == "MTLS":
+        topic = new_topic("app-")
+        conf = ["security.protocol=ssl", f"ssl.certificate.location={pki.crt('app')}",
+                f"ssl.key.location={pki.key('app')}"]
+    else:
+        topic = new_topic("sasl-")
+        conf = ["security.protocol=sasl_ssl", "sasl.mechanisms=PLAIN", "sasl.username=alice",
+                "sasl.password=alice-secret"]
+    args = [arg for kv in [*conf, f"ssl.ca.location={pki.crt('ca')}"] for arg in ("-X", kv)]
+    args += ["-b", tls_broker.at[listener]]
+    r = subprocess.run([kcat, *args, "-P", "-t", topic], input="one\ntwo\n", capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([kcat, *tls, "-C", "-t", topic, "-o", "beginning", "-e", "-q"], capture_output=True,
-                       text=True, timeout=60)
-    assert r.returncode == 0 and r.stdout.split() == ["one", "two"], r.stderr
-
-
-def test_kcat_over_sasl_ssl_with_plain(tls_broker, pki, kcat):
-    topic = new_topic("sasl-")
-    conf = ["-X", "security.protocol=sasl_ssl", "-X", f"ssl.ca.location={pki.crt('ca')}", "-X", "sasl.mechanisms=PLAIN",
-            "-X", "sasl.username=alice", "-X", "sasl.password=alice-secret", "-b", tls_broker.at["SASL_SSL"]]
-    r = subprocess.run([kcat, *conf, "-P", "-t", topic], input="one\ntwo\n", capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run([kcat, *conf, "-C", "-t", topic, "-o", "beginning", "-e", "-q"], capture_output=True,
+    r = subprocess.run([kcat, *args, "-C", "-t", topic, "-o", "beginning", "-e", "-q"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.split() == ["one", "two"], r.stderr
 
