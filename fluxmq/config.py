@@ -234,6 +234,13 @@ _BROKER_DEFS = [
     ConfigDef("transactional.id.expiration.ms", "int", 604800000, validator=_at_least(1)),
     ConfigDef("producer.id.expiration.ms", "int", 86400000, validator=_at_least(1)),
     ConfigDef("transaction.max.timeout.ms", "int", 900000, validator=_at_least(1)),
+    # --- transaction coordinator (fluxmq/txn); Kafka's names and defaults
+    ConfigDef("transaction.state.log.num.partitions", "int", 50, validator=_at_least(1)),
+    ConfigDef("transaction.state.log.segment.bytes", "int", 104857600, validator=_at_least(1)),
+    ConfigDef("transaction.abort.timed.out.transaction.cleanup.interval.ms", "int", 10000,
+              validator=_at_least(1)),
+    ConfigDef("transaction.remove.expired.transaction.cleanup.interval.ms", "int", 3600000,
+              validator=_at_least(1)),
     ConfigDef("offsets.topic.num.partitions", "int", 50, validator=_at_least(1)),
     ConfigDef("offsets.retention.minutes", "int", 10080, validator=_at_least(1)),
     ConfigDef("group.initial.rebalance.delay.ms", "int", 3000),

@@ -27,7 +27,7 @@ from fluxmq.protocol import codec
 from fluxmq.protocol.header import MalformedHeader, frame, parse_fixed, parse_request_header, response_header
 from fluxmq.group import GROUP_METADATA_TOPIC
 from fluxmq.node import Node
-from fluxmq.txn import producer_ids
+from fluxmq.txn import TRANSACTION_STATE_TOPIC, producer_ids
 from fluxmq.util.clock import SystemClock
 
 log = logging.getLogger("fluxmq.server")
@@ -145,6 +145,7 @@ class Broker:
         self.initial_acls = list(initial_acls)
         self.authorizer = None  # a StandardAuthorizer when authorizer.class.name is set (see start)
         self._groups = None  # consumer groups (fluxmq/group): see the `groups` property
+        self._transactions = None  # the transaction coordinator (fluxmq/txn): see `transactions`
         self._flush_scheduled = False
         self.handlers = load_all()
         self.conns: dict[int, Connection] = {}
@@ -172,6 +173,9 @@ class Broker:
         if GROUP_METADATA_TOPIC in self.image.topics:
             self._start_groups()  # group state to replay: loaded before the first request is served
         self.producer_ids = producer_ids.for_logs(self.logs)
+        self.replica_manager.txn_verifier = self._verify_txn
+        if TRANSACTION_STATE_TOPIC in self.image.topics:
+            self._start_transactions()  # prepared transactions get their markers, timeouts run
         loop = asyncio.get_running_loop()
         loop.add_reader(self.net.fd, self._on_readable)
         self._stopping = asyncio.Event()
@@ -228,6 +232,40 @@ class Broker:
             self._groups.start()  # replay __consumer_offsets, start the timers
         return self._groups
 
+    @property
+    def transactions(self):
+        """The transaction coordinator runtime, started like `groups`: at
+        start-up if __transaction_state exists, else on first use."""
+        return self._transactions if self._transactions is not None else self._start_transactions()
+
+    def _start_transactions(self):
+        from fluxmq.txn.runtime import TransactionCoordinatorRuntime
+        self._transactions = TransactionCoordinatorRuntime(self.node, self.config, self.clock, self.producer_ids,
+                                                           self._on_offsets_marker)
+        if self._stopping is None or not self._stopping.is_set():
+            self._transactions.start()
+        return self._transactions
+
+    def _verify_txn(self, transactional_id, producer_id: int, epoch: int, topic: str, partition: int) -> None:
+        """A transactional batch's partition must be in its transaction (KIP-890 part 1)."""
+        self.transactions.verify(transactional_id, producer_id, epoch, topic, partition)
+
+    def write_markers(self, partitions: list[tuple[str, int]], producer_id: int, epoch: int, commit: bool,
+                      coordinator_epoch: int) -> list:
+        """WriteTxnMarkers from a client (Admin.abortTransaction): an error per partition."""
+        errors = self.replica_manager.append_markers(
+            [(t, i, producer_id, epoch, commit, coordinator_epoch) for t, i in partitions])
+        for (topic, index), error in zip(partitions, errors):
+            if error == 0:
+                self._on_offsets_marker(topic, index, producer_id, commit)
+        return errors
+
+    def _on_offsets_marker(self, topic: str, partition: int, producer_id: int, commit: bool) -> None:
+        """A marker on a __consumer_offsets partition ends the producer's
+        transactional offset commits there (TxnOffsetCommit)."""
+        if topic == GROUP_METADATA_TOPIC:
+            self.groups.coordinator.offsets.complete_transaction(partition, producer_id, commit)
+
     async def serve_forever(self) -> None:
         await self.start()
         await self._stopping.wait()
@@ -241,6 +279,8 @@ class Broker:
         self.replica_manager.fetch_purgatory.complete_all()  # long-poll fetches answer now
         if self._groups is not None:
             self._groups.shutdown()  # consumer groups: parked joins/syncs answer NOT_COORDINATOR
+        if self._transactions is not None:
+            self._transactions.shutdown()
         tasks = [t for c in self.conns.values() for t in c.tasks]
         if tasks:
             await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_S)

@@ -122,9 +122,13 @@ class CoordinatorResult:
     on_append      called with None once the records are durable (fdatasync
                    done), or with the Kafka error code when the append failed.
     error_response builds the response to send instead when the append fails.
+    producer_id    >= 0: the records are a transactional batch of this
+    producer_epoch producer (TxnOffsetCommit), pending until its marker.
     """
     records: list = field(default_factory=list)
     response: object = None
     replay: bool = True
     on_append: Callable[[ErrorCode | None], None] | None = None
     error_response: Callable[[ErrorCode], object] | None = None
+    producer_id: int = -1
+    producer_epoch: int = -1

@@ -112,7 +112,7 @@ class GroupCoordinator:
         self.classic = ClassicGroupManager(self)
         self.offsets = OffsetMetadataManager(self)
         self.replayers: dict[int, Callable] = {
-            rec.OFFSET_COMMIT: lambda r, offset, pid: self.offsets.replay(r.key, r.value, offset),
+            rec.OFFSET_COMMIT: lambda r, offset, pid: self.offsets.replay(r.key, r.value, offset, pid),
             rec.GROUP_METADATA: lambda r, offset, pid: self.classic.replay_group_metadata(r.key, r.value),
         }
         self.load_listeners: list[Callable[[], list]] = []
@@ -238,6 +238,15 @@ class GroupCoordinator:
         return self.offsets.commit_offsets(group_id, generation_id, member_id or "", group_instance_id,
                                            retention_time_ms, topics, api_version)
 
+    def commit_transactional_offsets(self, transactional_id: str, producer_id: int, producer_epoch: int,
+                                     group_id: str, generation_id: int, member_id: str,
+                                     group_instance_id: str | None, topics: list) -> CoordinatorResult:
+        """TxnOffsetCommit: pending until the producer's transaction ends (offsets.py)."""
+        if self._inactive():
+            return CoordinatorResult(response=commit_error_response(topics, ErrorCode.COORDINATOR_NOT_AVAILABLE))
+        return self.offsets.commit_transactional_offsets(transactional_id, producer_id, producer_epoch, group_id,
+                                                         generation_id, member_id, group_instance_id, topics)
+
     def fetch_offsets(self, group_id: str | None, topics: list | None, require_stable: bool = False,
                       member_id: str | None = None, member_epoch: int = -1) -> dict:
         if self._inactive():
@@ -340,9 +349,13 @@ class GroupCoordinator:
         partitions = self.node.replica_manager.partitions_of(GROUP_METADATA_TOPIC) if self.node is not None else ()
         for p in partitions:
             for batch in p.log.iter_batches():
-                if batch_format.attributes(batch) & batch_format.CONTROL_BIT:
-                    continue  # transaction markers: no transactional offsets yet
+                attributes = batch_format.attributes(batch)
                 producer_id = batch_format.producer_id(batch)
+                if attributes & batch_format.CONTROL_BIT:
+                    self._replay_marker(p.index, producer_id, batch)
+                    continue
+                if not attributes & batch_format.TRANSACTIONAL_BIT:
+                    producer_id = -1  # only transactional records are pending for their producer
                 for offset, _ts, key, value in iter_records(batch, with_values=True):
                     try:
                         record = rec.decode(key, value)
@@ -360,6 +373,16 @@ class GroupCoordinator:
                     count += 1
         self.on_loaded()
         return count
+
+    def _replay_marker(self, partition: int, producer_id: int, batch: bytes) -> None:
+        """A transaction marker read at start-up ends the producer's transactional offsets."""
+        from fluxmq.log.control import COMMIT, marker_type
+        try:
+            kind = marker_type(batch)
+        except Exception as e:  # noqa: BLE001 - not a COMMIT / ABORT marker: skipped, as Kafka does
+            log.warning("%s-%d: skipping a control batch: %s", GROUP_METADATA_TOPIC, partition, e)
+            return
+        self.offsets.complete_transaction(partition, producer_id, kind == COMMIT)
 
     def on_loaded(self) -> None:
         self.active = True

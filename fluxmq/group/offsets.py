@@ -23,8 +23,14 @@ replays the same records from __consumer_offsets.
   topics a Stable consumer group no longer subscribes to. Offsets of
   subscribed topics never expire. A group whose offsets all expired and that
   is empty is deleted too (tombstones).
-- require_stable (OffsetFetch v7+): there are no transactions yet, so no
-  offset is ever pending and UNSTABLE_OFFSET_COMMIT is never returned.
+- Transactional commits (TxnOffsetCommit, KIP-98/KIP-447): written as a
+  transactional batch of the producer (its id and epoch) and replayed as
+  pending offsets of that producer; the transaction's COMMIT marker on the
+  group's __consumer_offsets partition makes them committed, ABORT drops
+  them (Kafka's replayEndTransactionMarker). Start-up replays both.
+- require_stable (OffsetFetch v7+): a partition with a pending transactional
+  offset answers UNSTABLE_OFFSET_COMMIT, so the consumer retries until the
+  transaction ends.
 """
 
 from __future__ import annotations
@@ -74,6 +80,8 @@ class OffsetMetadataManager:
         self.retention_ms = cfg["offsets.retention.minutes"] * 60_000
         # group -> topic -> partition -> OffsetAndMetadata
         self.offsets: dict[str, dict[str, dict[int, OffsetAndMetadata]]] = {}
+        # producer id -> group -> (topic, partition) -> OffsetAndMetadata: transactional, not yet committed
+        self.pending: dict[int, dict[str, dict[tuple[str, int], OffsetAndMetadata]]] = {}
 
     # -------------------------------------------------------------- reads
     def get(self, group_id: str, topic: str, partition: int) -> OffsetAndMetadata | None:
@@ -96,6 +104,13 @@ class OffsetMetadataManager:
             self.coordinator.on_offset_commit(group, member_id)
         now = self.coordinator.clock.milliseconds()
         expire = now + retention_time_ms if retention_time_ms not in (-1, None) else -1
+        records, out = self._commit_records(group_id, topics, now, expire)
+        return CoordinatorResult(records, {"topics": out},
+                                 error_response=lambda code: commit_error_response(topics, code))
+
+    def _commit_records(self, group_id: str, topics: list, now: int, expire: int) -> tuple[list, list]:
+        """(OffsetCommit records, per-partition answers): metadata over
+        offset.metadata.max.bytes fails its partition only."""
         records = []
         out = []
         for name, parts in topics:
@@ -109,7 +124,23 @@ class OffsetMetadataManager:
                 records.append(rec.offset_commit(group_id, name, partition, offset,
                                                  NO_EPOCH if leader_epoch is None else leader_epoch,
                                                  metadata or "", now, expire))
-        return CoordinatorResult(records, {"topics": out},
+        return records, out
+
+    def commit_transactional_offsets(self, transactional_id: str, producer_id: int, producer_epoch: int,
+                                     group_id: str, generation_id: int, member_id: str,
+                                     group_instance_id: str | None, topics: list) -> CoordinatorResult:
+        """TxnOffsetCommit. topics: [(name, [(partition, offset, leader_epoch, metadata)])].
+        The records go out as a transactional batch of the producer and stay
+        pending until its transaction's marker."""
+        try:
+            # A member's generation or epoch is checked as OffsetCommit v9+ checks it.
+            self._validate_commit(group_id, generation_id, member_id or "", group_instance_id, 9)
+        except KafkaError as e:
+            log.info("transactional offset commit of %r to group %s rejected: %s (member %r, generation %d)",
+                     transactional_id, group_id, e.code.name, member_id, generation_id)
+            return CoordinatorResult(response=commit_error_response(topics, e.code))
+        records, out = self._commit_records(group_id, topics, self.coordinator.clock.milliseconds(), -1)
+        return CoordinatorResult(records, {"topics": out}, producer_id=producer_id, producer_epoch=producer_epoch,
                                  error_response=lambda code: commit_error_response(topics, code))
 
     def _validate_commit(self, group_id, generation_id, member_id, group_instance_id, api_version):
@@ -146,6 +177,12 @@ class OffsetMetadataManager:
             for name, partitions in topics:
                 tparts = stored.get(name, {})
                 out.append({"name": name, "partitions": [_fetched(p, tparts.get(p)) for p in partitions]})
+        if require_stable and known and self.pending:
+            for t in out:
+                for p in t["partitions"]:
+                    if self.has_pending(group_id, t["name"], p["partition_index"]):
+                        p.update(committed_offset=INVALID_OFFSET, committed_leader_epoch=NO_EPOCH, metadata="",
+                                 error_code=ErrorCode.UNSTABLE_OFFSET_COMMIT)
         return {"group_id": group_id, "error_code": ErrorCode.NONE, "topics": out}
 
     # ------------------------------------------------------------- delete
@@ -208,8 +245,15 @@ class OffsetMetadataManager:
         return records, all_expired
 
     # ------------------------------------------------------------- replay
-    def replay(self, key: dict, value: dict | None, record_offset: int) -> None:
+    def replay(self, key: dict, value: dict | None, record_offset: int, producer_id: int = -1) -> None:
+        """producer_id >= 0: a transactional commit of that producer, pending until its marker."""
         group_id, topic, partition = key["group"], key["topic"], key["partition"]
+        if producer_id >= 0:
+            if value is not None:
+                self.coordinator.get_or_create_simple_group(group_id)
+                self.pending.setdefault(producer_id, {}).setdefault(group_id, {})[(topic, partition)] = \
+                    OffsetAndMetadata.from_record(value, record_offset)
+            return
         if value is not None:
             # Offsets without membership: the group is a simple (Empty) classic group.
             self.coordinator.get_or_create_simple_group(group_id)
@@ -224,6 +268,29 @@ class OffsetMetadataManager:
             del topics[topic]
         if not topics:
             del self.offsets[group_id]
+
+
+    def complete_transaction(self, coordinator_partition: int, producer_id: int, commit: bool) -> None:
+        """The producer's transaction ended with a marker on this
+        __consumer_offsets partition: its pending offsets of the groups there
+        are committed (a newer committed record wins) or dropped."""
+        groups = self.pending.get(producer_id)
+        if not groups:
+            return
+        for group_id in [g for g in groups if self.coordinator.partition_for(g) == coordinator_partition]:
+            offsets = groups.pop(group_id)
+            if not commit:
+                continue
+            stored = self.offsets.setdefault(group_id, {})
+            for (topic, partition), om in offsets.items():
+                current = stored.get(topic, {}).get(partition)
+                if current is None or current.record_offset < om.record_offset:
+                    stored.setdefault(topic, {})[partition] = om
+        if not groups:
+            del self.pending[producer_id]
+
+    def has_pending(self, group_id: str, topic: str, partition: int) -> bool:
+        return any((topic, partition) in groups.get(group_id, ()) for groups in self.pending.values())
 
 
 def _fetched(partition: int, om: OffsetAndMetadata | None) -> dict:

@@ -1,9 +1,13 @@
-"""The coordinator runtime: the asyncio side of the group coordinator.
+"""The coordinator runtime: the asyncio side of a coordinator (Kafka's
+CoordinatorRuntime). CoordinatorRuntime is what every coordinator shares;
+GroupCoordinatorRuntime runs the group coordinator over __consumer_offsets,
+and fluxmq/txn/runtime.py the transaction coordinator over
+__transaction_state.
 
 For each operation: run the coordinator method (no I/O), append its records
-to __consumer_offsets (one batch per coordinator partition, written
-synchronously), replay them, then answer once the group-committed fdatasync
-has them - or at once when there is nothing to write. A parked JoinGroup or
+to the coordinator's internal topic (one batch per coordinator partition,
+written synchronously), replay them, then answer once the group-committed
+fdatasync has them - or at once when there is nothing to write. A parked JoinGroup or
 SyncGroup is answered when its Pending completes. Timers fire from a task
 that calls poll_timers every 100 ms.
 
@@ -14,10 +18,10 @@ COORDINATOR_NOT_AVAILABLE; NOT_LEADER_OR_FOLLOWER, KAFKA_STORAGE_ERROR (and
 I/O errors) -> NOT_COORDINATOR; MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE,
 INVALID_FETCH_SIZE -> UNKNOWN_SERVER_ERROR; anything else as is.
 
-The internal topic is created on first use with offsets.topic.num.partitions
-partitions, cleanup.policy=compact, compression.type=producer and
-segment.bytes=offsets.topic.segment.bytes, as Kafka creates it. This node is
-the only replica (offsets.topic.replication.factor does not apply).
+The internal topic is created on first use, compacted, as Kafka creates it
+(__consumer_offsets: offsets.topic.num.partitions partitions,
+compression.type=producer, segment.bytes=offsets.topic.segment.bytes). This
+node is the only replica (the replication factor configs do not apply).
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ import asyncio
 import logging
 
 from fluxmq.errors import ErrorCode, KafkaError
+from fluxmq.group import GROUP_METADATA_TOPIC
 from fluxmq.group import records as rec
 from fluxmq.group.base import CoordinatorResult, Pending
-from fluxmq.group.coordinator import GROUP_METADATA_TOPIC, GroupCoordinator
+from fluxmq.log.batch import TRANSACTIONAL_BIT
 from fluxmq.log.batch_builder import build_batch
 from fluxmq.replication.replica_manager import COORDINATOR
 
@@ -52,21 +57,37 @@ def append_error(code: ErrorCode) -> ErrorCode:
     return _APPEND_ERRORS.get(code, code)
 
 
-class GroupCoordinatorRuntime:
-    def __init__(self, node, config, clock):
+class CoordinatorRuntime:
+    """What a coordinator over an internal topic needs: its coordinator object
+    (load, on_unloaded, take_deferred, poll_timers, replay) and, from the
+    subclass, the topic and how a record is encoded and partitioned."""
+
+    topic: str
+    name: str  # in log lines
+    log = log  # the coordinator's logger
+
+    def __init__(self, node, config, clock, coordinator):
         """node: the broker's Node (fluxmq/node.py): its metadata, controller and replica manager."""
         self.node = node
         self.config = config
         self.clock = clock
-        self.coordinator = GroupCoordinator(node, config, clock)
+        self.coordinator = coordinator
         self._timer_task: asyncio.Task | None = None
+
+    def topic_spec(self) -> tuple[int, dict]:
+        """(partitions, topic configs) the internal topic is created with."""
+        raise NotImplementedError
+
+    def encode(self, record) -> tuple[int, tuple[bytes, bytes | None]]:
+        """(coordinator partition, (key, value)) of one record."""
+        raise NotImplementedError
 
     # ---------------------------------------------------------- lifecycle
     def start(self) -> None:
-        """Replays __consumer_offsets (if it exists) and starts the timers."""
+        """Replays the internal topic (if it exists) and starts the timers."""
         n = self.coordinator.load()
         if n:
-            log.info("group coordinator loaded %d records: %d groups", n, len(self.coordinator.groups))
+            self.log.info("%s loaded %d records", self.name, n)
         self._timer_task = asyncio.get_running_loop().create_task(self._timer_loop())
 
     def shutdown(self) -> None:
@@ -77,15 +98,14 @@ class GroupCoordinatorRuntime:
         self.coordinator.on_unloaded()
 
     def ensure_topic(self) -> ErrorCode | None:
-        """Creates __consumer_offsets on first use; the error to answer if that fails."""
-        if GROUP_METADATA_TOPIC in self.node.image.topics:
+        """Creates the internal topic on first use; the error to answer if that fails."""
+        if self.topic in self.node.image.topics:
             return None
+        partitions, configs = self.topic_spec()
         try:
-            self.node.controller.ensure_internal_topic(GROUP_METADATA_TOPIC, self.config["offsets.topic.num.partitions"], {
-                "cleanup.policy": "compact", "compression.type": "producer",
-                "segment.bytes": str(self.config["offsets.topic.segment.bytes"])})
+            self.node.controller.ensure_internal_topic(self.topic, partitions, configs)
         except (KafkaError, OSError) as e:
-            log.error("cannot create %s: %s", GROUP_METADATA_TOPIC, e)
+            self.log.error("cannot create %s: %s", self.topic, e)
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
         return None
 
@@ -133,7 +153,7 @@ class GroupCoordinatorRuntime:
             if error is not None and result.error_response is not None:
                 response = result.error_response(error)
         except Exception as e:  # never leave the request hanging
-            log.exception("group coordinator: completing a write failed")
+            self.log.exception("%s: completing a write failed", self.name)
             if not done.done():
                 done.set_exception(e)
             return
@@ -183,27 +203,33 @@ class GroupCoordinatorRuntime:
         if error is not None:
             return error
         by_partition: dict[int, list] = {}
-        for record in result.records:
-            record = self.coordinator.as_record(record)
-            by_partition.setdefault(self.coordinator.partition_for(record.group_id), []).append(record)
-        now = self.clock.milliseconds()
+        encoded: dict[int, list] = {}
         try:
-            entries = [(GROUP_METADATA_TOPIC, partition, build_batch([rec.encode(r) for r in records], now))
-                       for partition, records in by_partition.items()]
+            for record in result.records:
+                record = self.coordinator.as_record(record)
+                partition, key_value = self.encode(record)
+                by_partition.setdefault(partition, []).append(record)
+                encoded.setdefault(partition, []).append(key_value)
         except rec.RecordFormatError as e:
-            log.error("cannot encode coordinator records: %s", e)
+            self.log.error("cannot encode coordinator records: %s", e)
             return ErrorCode.UNKNOWN_SERVER_ERROR
+        now = self.clock.milliseconds()
+        # TxnOffsetCommit: a transactional batch of the producer, pending until its marker.
+        attributes = TRANSACTIONAL_BIT if result.producer_id >= 0 else 0
+        entries = [(self.topic, partition, build_batch(encoded[partition], now, result.producer_id,
+                                                       result.producer_epoch, -1, attributes))
+                   for partition in by_partition]
         # One write for every partition; durable after a later sync (apply).
         results = self.node.replica_manager.append_records(entries, 1, 0, origin=COORDINATOR)
         error = None
         for (partition, records), res in zip(by_partition.items(), results):
             if res.error != ErrorCode.NONE:
-                log.error("%s-%d: coordinator append of %d records failed: %s: %s", GROUP_METADATA_TOPIC,
+                self.log.error("%s-%d: coordinator append of %d records failed: %s: %s", self.topic,
                           partition, len(records), res.error.name, res.error_message)
                 error = error or append_error(res.error)
             elif result.replay:
                 for i, record in enumerate(records):
-                    self.coordinator.replay(record, res.base_offset + i)
+                    self.coordinator.replay(record, res.base_offset + i, result.producer_id)
         return error
 
     # ------------------------------------------------------------- timers
@@ -214,4 +240,21 @@ class GroupCoordinatorRuntime:
                 for result in self.coordinator.poll_timers(self.clock.milliseconds()):
                     self._apply_background(result)
             except Exception:
-                log.exception("group coordinator timers failed")
+                self.log.exception("%s timers failed", self.name)
+
+
+class GroupCoordinatorRuntime(CoordinatorRuntime):
+    topic = GROUP_METADATA_TOPIC
+    name = "group coordinator"
+
+    def __init__(self, node, config, clock):
+        from fluxmq.group.coordinator import GroupCoordinator
+        super().__init__(node, config, clock, GroupCoordinator(node, config, clock))
+
+    def topic_spec(self) -> tuple[int, dict]:
+        return self.config["offsets.topic.num.partitions"], {
+            "cleanup.policy": "compact", "compression.type": "producer",
+            "segment.bytes": str(self.config["offsets.topic.segment.bytes"])}
+
+    def encode(self, record) -> tuple[int, tuple[bytes, bytes | None]]:
+        return self.coordinator.partition_for(record.group_id), rec.encode(record)

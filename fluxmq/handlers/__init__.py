@@ -167,6 +167,9 @@ MODULES = (
     "alter_configs", "incremental_alter_configs", "describe_cluster", "delete_records",
     "describe_log_dirs", "describe_topic_partitions",
     "init_producer_id", "offset_for_leader_epoch",
+    # transactions (fluxmq/txn)
+    "add_partitions_to_txn", "add_offsets_to_txn", "end_txn", "txn_offset_commit",
+    "describe_transactions", "list_transactions", "describe_producers", "write_txn_markers",
     # consumer groups (fluxmq/group)
     "find_coordinator", "join_group", "sync_group", "heartbeat", "leave_group", "offset_commit",
     "offset_fetch", "describe_groups", "list_groups", "delete_groups", "offset_delete",

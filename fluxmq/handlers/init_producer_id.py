@@ -11,22 +11,21 @@ Checks, in Kafka's order: producer_id and producer_epoch (v3+) must be both
 INVALID_REQUEST; for a transactional_id, transaction_timeout must be in
 (0, transaction.max.timeout.ms] (INVALID_TRANSACTION_TIMEOUT).
 
-Deviation: transactions are not supported yet. Clients stop earlier, at
-FindCoordinator (handlers/find_coordinator.py); one that asks anyway gets,
-for a valid transactional_id, INVALID_REQUEST, and the broker logs why.
+A transactional_id goes to the transaction coordinator (fluxmq/txn): the
+epoch is bumped (the previous incarnation is fenced), an ongoing transaction
+is aborted first (CONCURRENT_TRANSACTIONS: the client retries), and a
+producer that names its current id and epoch (KIP-360, v3+) keeps its id;
+any other id and epoch is PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4).
 """
 
-import logging
-
 from fluxmq.errors import ErrorCode, KafkaError
-from fluxmq.handlers import api
+from fluxmq.handlers import api, then
 from fluxmq.protocol.codec import to_ms
 from fluxmq.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 API_KEY = 22
 NO_PRODUCER_ID = -1
 NO_PRODUCER_EPOCH = -1
-log = logging.getLogger("fluxmq.txn")
 
 
 def _response(code, producer_id=NO_PRODUCER_ID, epoch=NO_PRODUCER_EPOCH) -> dict:
@@ -57,6 +56,12 @@ def handle(ctx, request):
     timeout = to_ms(request.transaction_timeout)
     if not 0 < timeout <= broker.config["transaction.max.timeout.ms"]:
         return _response(ErrorCode.INVALID_TRANSACTION_TIMEOUT)
-    log.warning("InitProducerId for transactional.id %r from %s refused: transactions are not supported yet",
-                transactional_id, ctx.client_id)
-    return _response(ErrorCode.INVALID_REQUEST)
+    result = broker.transactions.run("init_producer_id", transactional_id, timeout, producer_id, epoch)
+    return then(result, lambda r: _response(fenced_error(r.error, ctx.api_version, 4), r.producer_id,
+                                            r.producer_epoch))
+
+
+def fenced_error(code: ErrorCode, version: int, first_version: int) -> ErrorCode:
+    """PRODUCER_FENCED is answered from `first_version` of an API on; older
+    versions get INVALID_PRODUCER_EPOCH, as Kafka answers them."""
+    return ErrorCode.INVALID_PRODUCER_EPOCH if code == ErrorCode.PRODUCER_FENCED and version < first_version else code

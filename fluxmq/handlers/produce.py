@@ -14,6 +14,13 @@ out of range) fails with record_errors naming each one (KIP-467). The
 response is framed by hand (protocol/produce_response.py, checked byte for
 byte against kio). acks=0 never answers, and closes the connection on an
 error as Kafka does, so the producer notices.
+
+Transactional batches (KIP-98): the request needs a transactional_id the
+caller may WRITE (else every partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+as KafkaApis); a producer's first batch on a partition must be in its
+transaction (KIP-890 part 1): else INVALID_TXN_STATE, or, for v11+,
+TRANSACTION_ABORTABLE, as Kafka answers. Transaction version 2 is not
+advertised, so v12+ does not add partitions implicitly.
 """
 
 from __future__ import annotations
@@ -23,11 +30,14 @@ import struct
 
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import NO_RESPONSE, api, then
+from fluxmq.log.batch import ATTRIBUTES_POS, TRANSACTIONAL_BIT
 from fluxmq.protocol import produce_response
 from fluxmq.protocol.codec import ZERO_UUID, to_ms
 from fluxmq.security.acl import AclOperation, ResourceType
 
 API_KEY = 0
+_ATTRIBUTES_LOW = ATTRIBUTES_POS + 1  # the int16's low byte holds the transactional bit
+TRANSACTION_ABORTABLE_VERSION = 11  # Produce v11+ clients know TRANSACTION_ABORTABLE (KIP-890)
 log = logging.getLogger("fluxmq.produce")
 
 
@@ -41,6 +51,17 @@ def _partition_response(index: int, result) -> dict:
 def _error(index: int, code, message=None) -> dict:
     return {"index": index, "error_code": code, "base_offset": -1, "log_append_time": -1, "log_start_offset": -1,
             "record_errors": [], "error_message": message}
+
+
+def _has_transactional_records(request) -> bool:
+    """Kafka's ProduceRequest.hasTransactionalRecords: the attributes' low byte
+    (batch offset 22) of any partition's batch has TRANSACTIONAL_BIT."""
+    for td in request.topic_data:
+        for pd in td.partition_data:
+            records = pd.records
+            if records is not None and len(records) > _ATTRIBUTES_LOW and records[_ATTRIBUTES_LOW] & TRANSACTIONAL_BIT:
+                return True
+    return False
 
 
 def _resolve_topic(ctx, td):
@@ -73,6 +94,15 @@ def handle(ctx, request):
         for td, out in zip(request.topic_data, topics_out):
             out["partition_responses"] = [_error(p.index, ErrorCode.INVALID_REQUIRED_ACKS) for p in td.partition_data]
         return produce_response.encode(ctx.api_version, topics_out)
+    transactional_id = getattr(request, "transactional_id", None)
+    if _has_transactional_records(request) and (
+            transactional_id is None
+            or not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id)):
+        # KafkaApis: the whole request fails (a transactional batch needs WRITE on its transactional.id).
+        for td, out in zip(request.topic_data, topics_out):
+            out["partition_responses"] = [_error(p.index, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+                                          for p in td.partition_data]
+        return produce_response.encode(ctx.api_version, topics_out)
     entries, slots = [], []  # what goes to the replica manager, and where each answer goes
     for td, out in zip(request.topic_data, topics_out):
         try:
@@ -84,12 +114,16 @@ def handle(ctx, request):
             entries.append((topic.name, pd.index, pd.records or b""))
             slots.append((out["partition_responses"], len(out["partition_responses"]), pd.index))
             out["partition_responses"].append(None)
-    results = ctx.broker.replica_manager.append_records(entries, acks, to_ms(request.timeout), client_id=ctx.client_id)
+    results = ctx.broker.replica_manager.append_records(entries, acks, to_ms(request.timeout), client_id=ctx.client_id,
+                                                        transactional_id=transactional_id)
     return then(results, lambda res: _respond(ctx, acks, topics_out, slots, res))
 
 
 def _respond(ctx, acks, topics_out, slots, results):
+    abortable = ctx.api_version >= TRANSACTION_ABORTABLE_VERSION
     for (responses, i, index), result in zip(slots, results):
+        if abortable and result.error == ErrorCode.INVALID_TXN_STATE:
+            result.error = ErrorCode.TRANSACTION_ABORTABLE  # KIP-890: the client aborts and goes on
         responses[i] = _partition_response(index, result)
     if acks == 0:
         if any(r["error_code"] != ErrorCode.NONE for t in topics_out for r in t["partition_responses"]):

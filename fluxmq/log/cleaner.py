@@ -9,8 +9,9 @@ Which log, and how much of it (LogCleanerManager.grabFilthiestCompactedLog)
         [log start, first dirty)          clean: compacted before
         [first dirty, first uncleanable)  dirty: to compact now
         [first uncleanable, ...)          not yet: from the first segment that
-                                          is not fsynced yet or has a record
-                                          newer than min.compaction.lag.ms
+                                          is not fsynced yet, has a record
+                                          newer than min.compaction.lag.ms, or
+                                          reaches the first unstable offset
     A log is cleaned when dirty / (clean + dirty) bytes > min.cleanable.dirty.ratio,
     when a dirty segment's first batch is older than max.compaction.lag.ms
     (KIP-354), or - a FluxMQ addition - when the delete horizon of a retained
@@ -39,8 +40,13 @@ How (LogCleaner.Cleaner.doClean)
        A batch left with no record goes, unless it is the last batch of an
        idempotent producer the partition still tracks: that one stays as an
        empty batch (Kafka's RETAIN_EMPTY), so producer state rebuilt when the
-       log is loaded keeps its epoch and sequence. Control batches stay as
-       they are (there are no transactions yet).
+       log is loaded keeps its epoch and sequence.
+       Transactions (Kafka's cleaner rules): records of aborted transactions
+       are removed and never enter the offset map (so an aborted write never
+       hides a committed one); the cleaner stops before the first unstable
+       offset (an open transaction's data is never cleaned). Markers stay as
+       they are (Kafka removes them later, once their transaction's data is
+       gone and delete.retention.ms has passed; FluxMQ keeps them).
     4. Tombstones (KIP-534): the first clean that keeps a tombstone stamps its
        batch with a delete horizon, now + delete.retention.ms: attribute bit
        0x40 set and the horizon in baseTimestamp (record timestamp deltas are
@@ -204,10 +210,18 @@ class CleanJob:
     index_interval_bytes: int
     levels: dict
     producer_last_offsets: dict[int, int]  # producer id -> last offset of its last batch
+    aborted: dict[int, list[tuple[int, int]]]  # producer id -> [(first, last offset)] of aborted transactions
     max_map_entries: int
     abort: threading.Event
     max_bytes_per_second: float
     stats: CleanerStats = field(default_factory=CleanerStats)
+
+
+    def is_aborted(self, attributes: int, producer_id: int, offset: int) -> bool:
+        """A transactional data batch at `offset` belongs to an aborted transaction."""
+        if not attributes & TRANSACTIONAL_BIT or attributes & CONTROL_BIT:
+            return False
+        return any(first <= offset <= last for first, last in self.aborted.get(producer_id, ()))
 
 
 @dataclass
@@ -362,7 +376,7 @@ def build_offset_map(job: CleanJob, throttle: _Throttle) -> tuple[dict[bytes, in
         seg_map: dict[bytes, int] = {}
         for _pos, header, batch in _batches(src.fd, src.size):
             throttle(len(batch))
-            if header[5] & CONTROL_BIT:
+            if header[5] & CONTROL_BIT or job.is_aborted(header[5], header[9], header[0]):
                 continue
             base = header[0]
             for _s, _e, _td, _te, off_delta, key, _null in _records(_body(header, batch), header[12]):
@@ -393,7 +407,13 @@ class _BatchFilter:
         base, _len, _epoch, _magic, _crc, attrs, lod, base_ts, _max_ts, pid, _pe, _seq, count = header
         stats = self.job.stats
         if attrs & CONTROL_BIT:
-            return self.KEEP  # transaction markers: no transactions yet
+            return self.KEEP  # transaction markers stay
+        if self.job.is_aborted(attrs, pid, base):
+            stats.records_read += count
+            stats.records_removed += count
+            if self.job.producer_last_offsets.get(pid) == base + lod:
+                return _empty_batch(header)
+            return None
         body = _body(header, batch)
         now = self.job.now_ms
         has_horizon = bool(attrs & DELETE_HORIZON_BIT)
@@ -672,6 +692,12 @@ class LogCleaner:
             if seg in lg.local.dirty_segments or seg.fd < 0:
                 uncleanable = i  # not fsynced yet
                 break
+        first_unstable = lg.first_unstable_offset
+        if first_unstable is not None:
+            for i in range(uncleanable):
+                if closed[i].next_offset > first_unstable:
+                    uncleanable = i  # an open transaction's data is never cleaned
+                    break
         dirty = min(max(0, bisect.bisect_right(lg.local.base_offsets, first_dirty) - 1), uncleanable)
         if cfg.min_compaction_lag_ms > 0:
             for i in range(dirty, uncleanable):
@@ -728,9 +754,12 @@ class LogCleaner:
                 os.close(s.fd)
             raise
         producers = {pid: e.batches[-1].last_offset for pid, e in lg.producer_state.producers.items() if e.batches}
+        aborted: dict[int, list[tuple[int, int]]] = {}
+        for a in lg.producer_state.aborted:
+            aborted.setdefault(a.producer_id, []).append((a.first_offset, a.last_offset))
         return CleanJob(lg, lg.dir, sources, ltc.dirty_index, lg.segments[ltc.uncleanable_index].base_offset,
                         now_ms, cfg.delete_retention_ms, cfg.segment_bytes, cfg.index_interval_bytes,
-                        dict(cfg.compression_levels), producers, self.max_map_entries, self._abort,
+                        dict(cfg.compression_levels), producers, aborted, self.max_map_entries, self._abort,
                         self.max_bytes_per_second)
 
     # ------------------------------------------------------------ swapping

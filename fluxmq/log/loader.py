@@ -1,7 +1,8 @@
 """LogLoader: a partition directory on disk made into a Log (Kafka's LogLoader).
 
-Every segment is opened and scanned once: indexes and producer state are
-rebuilt from the batch headers. After an unclean shutdown (or with
+Every segment is opened and scanned once: indexes and producer state
+(sequences, open transactions, aborted transactions) are rebuilt from the
+batch headers and the transaction markers. After an unclean shutdown (or with
 --recovery-mode full) the segments from the recovery point on are also
 checked batch by batch with their CRCs; the first invalid batch and everything
 after it are truncated, and any later segment is deleted, with a log line
@@ -14,6 +15,8 @@ from __future__ import annotations
 import logging
 import os
 
+from fluxmq.log.batch import CONTROL_BIT, TRANSACTIONAL_BIT
+from fluxmq.log.control import COMMIT
 from fluxmq.log.segment import LogSegment
 
 log = logging.getLogger("fluxmq.log")
@@ -42,13 +45,20 @@ def load_log(lg, clock, clean: bool, recovery_point: int, log_start: int) -> Non
                         "the log now ends at offset %d", lg.topic, lg.partition, truncated, seg.size,
                         base, error or "torn write", seg.next_offset)
             truncate_rest = True
-        for b_base, last, pid, epoch, seq, _ts, _attrs in batches:
-            if pid >= 0:
-                lg.producer_state.record(pid, epoch, seq, last - b_base, b_base, now)
+        state = lg.producer_state
+        for b_base, last, pid, epoch, seq, _ts, attrs, marker in batches:
+            if pid < 0:
+                continue
+            if attrs & CONTROL_BIT:
+                if marker is not None:
+                    state.record_marker(pid, epoch, marker == COMMIT, b_base, now)
+            else:
+                state.record(pid, epoch, seq, last - b_base, b_base, now, bool(attrs & TRANSACTIONAL_BIT))
         lg.local.add_segment(seg)
     if not lg.segments:
         lg.local.new_segment(log_start)
     lg.log_start_offset = max(log_start, lg.segments[0].base_offset)
+    lg.producer_state.on_log_start(lg.log_start_offset)
     if lg.segments[-1].size == 0 and lg.segments[-1].next_offset < lg.log_start_offset:
         lg.segments[-1].next_offset = lg.log_start_offset
     lg.recovery_point = lg.log_end_offset

@@ -1,8 +1,9 @@
 """Log: one partition's log (Kafka's UnifiedLog): the policy over its
 segments, which LocalLog (local_log.py) keeps: what may be appended and at
 which offsets, when to roll, the log start offset and retention, the
-recovery point and when to flush, the producer state of idempotent
-producers, reads by offset and by timestamp.
+recovery point and when to flush, the producer state of idempotent and
+transactional producers (the first unstable offset, aborted transactions),
+transaction markers, reads by offset and by timestamp.
 
 Appends are split in two so a produce request makes one native write call for
 all its partitions: `prepare_append` validates the batch, runs the
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from fluxmq import native
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.log.batch import CONTROL_BIT, NO_TIMESTAMP, TRANSACTIONAL_BIT
+from fluxmq.log.control import COMMIT
 from fluxmq.log.producer_state import Duplicate, ProducerStateManager
 from fluxmq.log.local_log import LocalLog
 from fluxmq.log.segment import LogSegment
@@ -67,6 +69,9 @@ class AppendPlan:
     log_append_time: int      # NO_TIMESTAMP unless LogAppendTime
     producer: tuple[int, int, int] | None  # (producer id, epoch, base sequence) of an idempotent batch
     new_segment: bool = False
+    transactional: bool = False
+    marker: int | None = None  # control.COMMIT or control.ABORT for a transaction marker
+    coordinator_epoch: int = -1  # a marker's
 
     def write(self) -> tuple[int, int, bytearray]:
         return self.segment.fd, self.position, self.buf
@@ -133,10 +138,16 @@ class Log:
         return self.local.roll(self.log_end_offset)
 
     # ---------------------------------------------------------------- append
-    def prepare_append(self, records, now_ms: int) -> AppendPlan | AppendResult:
+    def prepare_append(self, records, now_ms: int, verify_txn=None, check_sequence: bool = True
+                       ) -> AppendPlan | AppendResult:
         """Validates and offsets one produce batch (Kafka 4 takes exactly one
         record batch per partition). Returns an AppendPlan to write, or an
-        AppendResult for an idempotent duplicate. Raises KafkaError."""
+        AppendResult for an idempotent duplicate. Raises KafkaError.
+        verify_txn(producer id, epoch), if given, is asked before a producer's
+        first transactional batch here whether the partition is in its
+        transaction (KIP-890 part 1); it raises KafkaError if not.
+        check_sequence is False for a coordinator's own batches (its
+        transactional offset commits carry no sequence, as in Kafka)."""
         buf = bytearray(records)
         infos = self._scan_one(buf)
         cfg = self.config
@@ -145,9 +156,9 @@ class Log:
             self._too_large(b.size)
         if b.attributes & CONTROL_BIT:
             raise KafkaError(ErrorCode.INVALID_RECORD, "clients may not produce control batches")
-        if b.attributes & TRANSACTIONAL_BIT:
-            raise KafkaError(ErrorCode.INVALID_RECORD,
-                             "transactional batches are not supported yet (see docs/skipped_features.md)")
+        transactional = bool(b.attributes & TRANSACTIONAL_BIT)
+        if transactional and b.producer_id < 0:
+            raise KafkaError(ErrorCode.INVALID_RECORD, "a transactional batch needs a producer id")
         if b.records_count != b.last_offset_delta + 1 or b.records_count <= 0:
             raise KafkaError(ErrorCode.CORRUPT_MESSAGE,
                              f"batch claims {b.records_count} records but lastOffsetDelta {b.last_offset_delta}")
@@ -160,17 +171,19 @@ class Log:
         producer = None
         if b.producer_id >= 0:
             try:
-                self.producer_state.check(b.producer_id, b.producer_epoch, b.base_sequence, b.last_offset_delta)
+                if check_sequence:
+                    self.producer_state.check(b.producer_id, b.producer_epoch, b.base_sequence,
+                                              b.last_offset_delta)
             except Duplicate as d:
                 return AppendResult(d.batch.first_offset, NO_TIMESTAMP, self.log_start_offset, duplicate=True)
             producer = (b.producer_id, b.producer_epoch, b.base_sequence)
-        new_segment = False
-        if not self.segments or self._should_roll(len(buf), now_ms):
-            if self.segments:
-                self.roll()
-            else:
-                self.local.new_segment(self.log_end_offset)
-            new_segment = True
+            if transactional and verify_txn is not None and b.producer_id not in self.producer_state.ongoing:
+                verify_txn(b.producer_id, b.producer_epoch)
+            if not transactional and b.producer_id in self.producer_state.ongoing:
+                raise KafkaError(ErrorCode.INVALID_TXN_STATE, f"Expected transactional write from producer "
+                                 f"{b.producer_id} at offset {self.log_end_offset} in partition "
+                                 f"{self.topic}-{self.partition}")
+        new_segment = self._maybe_roll(len(buf), now_ms)
         first = self.log_end_offset
         native.assign_offsets(buf, infos, 1, first, self.leader_epoch)
         append_time, max_timestamp = NO_TIMESTAMP, b.max_timestamp
@@ -179,7 +192,34 @@ class Log:
             native.set_log_append_time(buf, 0, now_ms)
         seg = self.active_segment
         return AppendPlan(self, seg, seg.size, buf, first, first + b.last_offset_delta, max_timestamp,
-                          append_time, producer, new_segment)
+                          append_time, producer, new_segment, transactional)
+
+    def prepare_marker(self, producer_id: int, producer_epoch: int, commit: bool, coordinator_epoch: int,
+                       now_ms: int) -> AppendPlan:
+        """The COMMIT or ABORT marker that ends `producer_id`'s transaction here
+        (the coordinator's WriteTxnMarkers). Raises INVALID_PRODUCER_EPOCH for an
+        epoch older than the partition's."""
+        from fluxmq.log.control import ABORT, COMMIT, marker_batch
+        self.producer_state.check_marker(producer_id, producer_epoch)
+        buf = bytearray(marker_batch(producer_id, producer_epoch, commit, coordinator_epoch, now_ms))
+        infos, _n = native.scan_batches(buf, verify_crc=False)
+        new_segment = self._maybe_roll(len(buf), now_ms)
+        first = self.log_end_offset
+        native.assign_offsets(buf, infos, 1, first, self.leader_epoch)
+        seg = self.active_segment
+        return AppendPlan(self, seg, seg.size, buf, first, first, now_ms, NO_TIMESTAMP,
+                          (producer_id, producer_epoch, -1), new_segment, True, COMMIT if commit else ABORT,
+                          coordinator_epoch)
+
+    def _maybe_roll(self, incoming: int, now_ms: int) -> bool:
+        """Rolls (or starts) the active segment if the next append needs it; True if it did."""
+        if self.segments and not self._should_roll(incoming, now_ms):
+            return False
+        if self.segments:
+            self.roll()
+        else:
+            self.local.new_segment(self.log_end_offset)
+        return True
 
     def _scan_one(self, buf: bytearray):
         """The scanned infos of the one valid batch `buf` must hold; raises KafkaError."""
@@ -220,10 +260,14 @@ class Log:
         """Bookkeeping once the plan's bytes are in the file."""
         seg = plan.segment
         seg.on_batch_appended(plan.first_offset, plan.last_offset, plan.max_timestamp, plan.position, len(plan.buf))
-        if plan.producer is not None:
+        if plan.marker is not None:
+            pid, epoch, _seq = plan.producer
+            self.producer_state.record_marker(pid, epoch, plan.marker == COMMIT, plan.first_offset, now_ms,
+                                              plan.coordinator_epoch)
+        elif plan.producer is not None:
             pid, epoch, seq = plan.producer
             self.producer_state.record(pid, epoch, seq, plan.last_offset - plan.first_offset, plan.first_offset,
-                                       now_ms)
+                                       now_ms, plan.transactional)
         self.unflushed_messages += plan.last_offset - plan.first_offset + 1
         self.local.dirty_segments.add(seg)
         return AppendResult(plan.first_offset, plan.log_append_time, self.log_start_offset)
@@ -273,6 +317,15 @@ class Log:
         self.check_offset(offset)
         return self.local.read(offset, max_bytes, max_offset)
 
+    @property
+    def first_unstable_offset(self) -> int | None:
+        """The first offset of the oldest open transaction (None: none is open)."""
+        return self.producer_state.first_unstable_offset
+
+    def aborted_transactions(self, start: int, upper: int) -> list:
+        """The aborted transactions a read_committed fetch of [start, upper) must know."""
+        return self.producer_state.aborted_in(start, upper)
+
     def iter_batches(self):
         """Every stored batch as bytes, from the log start (to replay
         coordinator state from an internal topic at start-up)."""
@@ -309,6 +362,7 @@ class Log:
         removed = self.local.remove_front(segments)
         if removed:
             self.log_start_offset = max(self.log_start_offset, self.local.segments[0].base_offset)
+            self.producer_state.on_log_start(self.log_start_offset)
         return len(removed)
 
     def delete_records_before(self, offset: int) -> int:
@@ -319,6 +373,7 @@ class Log:
         if offset > self.log_start_offset:
             self.log_start_offset = offset
             self.local.remove_front([s for s in self.segments[:-1] if s.next_offset <= offset])
+            self.producer_state.on_log_start(offset)
         return self.log_start_offset
 
     def apply_retention(self, now_ms: int) -> int:

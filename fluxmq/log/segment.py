@@ -16,12 +16,21 @@ import os
 import struct
 
 from fluxmq import native
-from fluxmq.log.batch import HEADER_SIZE, I32, I64, LAST_OFFSET_DELTA_POS, LOG_OVERHEAD, MAX_TIMESTAMP_POS
+from fluxmq.log.batch import CONTROL_BIT, HEADER_SIZE, I32, I64, LAST_OFFSET_DELTA_POS, LOG_OVERHEAD, MAX_TIMESTAMP_POS
 from fluxmq.log.offset_index import OffsetIndex
 from fluxmq.log.time_index import TimeIndex
 
 OFFSET_AND_LENGTH = struct.Struct(">qi")  # baseOffset, batchLength: the start of every batch
 SCAN_CHUNK_BATCHES = 65536
+
+
+def _marker(batch: bytes) -> int | None:
+    """A control batch's marker type; None for one that is not a COMMIT or ABORT."""
+    from fluxmq.log.control import marker_type
+    try:
+        return marker_type(batch)
+    except Exception:  # noqa: BLE001 - a control record of another kind or an unreadable one: not a marker
+        return None
 
 
 def segment_name(base_offset: int) -> str:
@@ -123,7 +132,9 @@ class LogSegment:
     # --------------------------------------------------------------- recovery
     def recover(self, verify_crc: bool = True):
         """Rebuilds indexes and state by scanning the file; truncates a torn
-        or corrupt tail. Returns (batches, bytes truncated, scan error)."""
+        or corrupt tail. Returns (batches, bytes truncated, scan error); a batch
+        is (base offset, last offset, producer id, epoch, base sequence, max
+        timestamp, attributes, marker type or None)."""
         self.offset_index.clear()
         self.time_index.clear()
         self.bytes_since_last_index = 0
@@ -146,8 +157,12 @@ class LogSegment:
                             last = b.base_offset + b.last_offset_delta
                             self.on_batch_appended(b.base_offset, last, b.max_timestamp,
                                                    position + b.position, b.size)
+                            marker = None
+                            if b.attributes & CONTROL_BIT:
+                                start = position + b.position
+                                marker = _marker(bytes(view[start:start + b.size]))
                             batches.append((b.base_offset, last, b.producer_id, b.producer_epoch,
-                                            b.base_sequence, b.max_timestamp, b.attributes))
+                                            b.base_sequence, b.max_timestamp, b.attributes, marker))
                         position += valid
                         if err is None:
                             break

@@ -141,8 +141,11 @@ class Partition:
 
     @property
     def last_stable_offset(self) -> int:
-        """Read_committed consumers read below it: the high watermark until transactions (issue 11)."""
-        return self.high_watermark
+        """Read_committed consumers read below it: the first offset of the oldest
+        open transaction, or the high watermark (Kafka's UnifiedLog.lastStableOffset)."""
+        first_unstable = self.log.first_unstable_offset
+        hw = self.high_watermark
+        return hw if first_unstable is None or first_unstable > hw else first_unstable
 
     def offset_limit(self, isolation: int) -> int:
         return self.last_stable_offset if isolation == READ_COMMITTED else self.high_watermark

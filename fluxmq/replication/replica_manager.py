@@ -9,7 +9,10 @@
   for the partitions that did not when the request's timeout passes. The
   origin says who appends: a client may not write internal topics (Kafka's
   "Cannot append to internal topic"); coordinators and, later, replication
-  may. Control batches will come the same way (issue 11).
+  may. A transactional batch is checked against its transaction first
+  (txn_verifier, KIP-890 part 1).
+- append_markers(markers): the transaction coordinator's COMMIT / ABORT
+  markers (WriteTxnMarkers), written with one native call.
 - fetch_messages(reads, isolation, min_bytes, max_wait_ms, max_bytes): reads
   below the high watermark (below the last stable offset for
   read_committed); with fewer than min_bytes a DelayedFetch waits until new
@@ -70,7 +73,7 @@ class FetchResult:
     last_stable_offset: int = -1
     log_start_offset: int = -1
     records: object = b""  # a FileRange of the segment, or b""
-    aborted: list | None = None  # read_committed: the aborted transactions in the range ([] until issue 11)
+    aborted: list | None = None  # read_committed: [(producer id, first offset)] aborted in the range
 
 
 class DelayedProduce(DelayedOperation):
@@ -133,6 +136,9 @@ class ReplicaManager:
         self.fetch_purgatory = DelayedOperationPurgatory("Fetch", clock)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: int | None = None
+        # (transactional id, producer id, epoch, topic, partition) -> None, or raises KafkaError;
+        # set by the transaction coordinator (fluxmq/txn).
+        self.txn_verifier = None
 
     # ------------------------------------------------------------ partitions
     def start(self) -> None:
@@ -178,10 +184,11 @@ class ReplicaManager:
 
     # --------------------------------------------------------------- appends
     def append_records(self, entries: list[tuple[str, int, bytes]], acks: int, timeout_ms: int,
-                       origin: str = CLIENT, client_id: str | None = None):
+                       origin: str = CLIENT, client_id: str | None = None, transactional_id: str | None = None):
         """entries: (topic, partition, records) in request order. Returns a
         ProduceResult per entry, or (acks=-1) an awaitable of that list.
-        client_id names the producer in the log lines of rejected appends."""
+        client_id names the producer in the log lines of rejected appends;
+        transactional_id is the produce request's, for transactional batches."""
         who = client_id if client_id is not None else origin
         now = self.clock.milliseconds()
         results: list[ProduceResult] = []
@@ -203,8 +210,12 @@ class ReplicaManager:
             if p.log in touched:  # the same partition twice: write what is planned first
                 self._write(plans, planned, now)
                 plans, planned, touched = [], {}, set()
+            verify = None
+            if origin == CLIENT and self.txn_verifier is not None:
+                verifier = self.txn_verifier
+                verify = (lambda pid, epoch, t=topic, i=index: verifier(transactional_id, pid, epoch, t, i))
             try:
-                outcome = p.log.prepare_append(records, now)
+                outcome = p.log.prepare_append(records, now, verify, check_sequence=origin == CLIENT)
             except RecordValidationError as e:  # KIP-467: which records, so the client fails just those
                 result.error, result.error_message, result.record_errors = e.code, str(e), e.record_errors
                 result.log_start_offset = p.log_start_offset
@@ -229,6 +240,34 @@ class ReplicaManager:
         if not pending:
             return results
         return self._delay_produce(pending, results, timeout_ms)
+
+    def append_markers(self, markers: list[tuple[str, int, int, int, bool, int]]) -> list[ErrorCode]:
+        """WriteTxnMarkers on this broker: (topic, partition, producer id, epoch,
+        commit, coordinator epoch) each; an error per marker. Written with one
+        native call; the high watermark moves past each marker, which wakes
+        read_committed fetches waiting at the last stable offset."""
+        now = self.clock.milliseconds()
+        out = [ErrorCode.NONE] * len(markers)
+        plans, planned, touched = [], {}, set()
+        for i, (topic, index, pid, epoch, commit, coordinator_epoch) in enumerate(markers):
+            result = ProduceResult()
+            try:
+                p = self._appendable(topic, index, 1, COORDINATOR)
+                if p.log in touched:
+                    self._write(plans, planned, now)
+                    plans, planned, touched = [], {}, set()
+                plan = p.log.prepare_marker(pid, epoch, commit, coordinator_epoch, now)
+            except KafkaError as e:
+                log.warning("%s marker for producer %d on %s-%d not written: %s: %s",
+                            "COMMIT" if commit else "ABORT", pid, topic, index, e.code.name, e)
+                out[i] = e.code
+                continue
+            plans.append(plan)
+            planned[id(plan)] = (p, result)
+            touched.add(p.log)
+            out[i] = result  # replaced by its error below
+        self._write(plans, planned, now)
+        return [r.error if isinstance(r, ProduceResult) else r for r in out]
 
     def _appendable(self, topic: str, index: int, acks: int, origin: str) -> Partition:
         # Runs for every partition of every produce request: plain lookups, checks
@@ -350,6 +389,9 @@ class ReplicaManager:
                     log.info("fetch of %s-%d: %s: %s", r.topic, r.partition, e.code.name, e)
                 continue
             res.records = records
+            if isolation == READ_COMMITTED and records:
+                res.aborted = [(a.producer_id, a.first_offset)
+                               for a in p.log.aborted_transactions(r.offset, res.last_stable_offset)]
             total += len(records)
             remaining = max(0, remaining - len(records))
         return out, total

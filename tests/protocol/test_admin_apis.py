@@ -584,8 +584,12 @@ def test_init_producer_id(wire, version):
     assert code(init_pid(wire, version, transactional_id="")) == INVALID_REQUEST
     assert code(init_pid(wire, version, transactional_id="tx", timeout=0)) == INVALID_TRANSACTION_TIMEOUT
     assert code(init_pid(wire, version, transactional_id="tx", timeout=900001)) == INVALID_TRANSACTION_TIMEOUT
-    tx = init_pid(wire, version, transactional_id="tx")
-    assert (code(tx), tx.producer_id, tx.producer_epoch) == (INVALID_REQUEST, -1, -1)
+    # A transactional id keeps its producer id; each InitProducerId bumps the epoch.
+    txn_id = f"tx-{uuid.uuid4()}"
+    tx = init_pid(wire, version, transactional_id=txn_id)
+    again = init_pid(wire, version, transactional_id=txn_id)
+    assert (code(tx), tx.producer_epoch, code(again), again.producer_epoch) == (NONE, 0, NONE, 1)
+    assert again.producer_id == tx.producer_id >= 0
 
 
 def test_producer_ids_unique_across_restarts(broker_factory, topic_name):

@@ -22,7 +22,6 @@ OFFSET_METADATA_TOO_LARGE, COORDINATOR_NOT_AVAILABLE = 12, 15
 ILLEGAL_GENERATION, INVALID_GROUP_ID, UNKNOWN_MEMBER_ID, INVALID_SESSION_TIMEOUT = 22, 24, 25, 26
 INVALID_REQUEST, NON_EMPTY_GROUP, GROUP_ID_NOT_FOUND, MEMBER_ID_REQUIRED = 42, 68, 69, 79
 GROUP_SUBSCRIBED_TO_TOPIC = 86
-TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 UNKNOWN_TOPIC_ID = 100
 TOPIC = "wire-groups"
 
@@ -108,18 +107,15 @@ def test_find_coordinator(wire, broker, version):
     if version < 4:
         r = wire.request(FIND_COORDINATOR, version, {"key": "g", "key_type": 0})
         assert (code(r.error_code), r.node_id, r.host, r.port) == (NONE, 1, "127.0.0.1", broker.port)
-        if version >= 1:  # transactions are not built: a non-retriable error that says so
+        if version >= 1:  # the transaction coordinator is this node too
             r = wire.request(FIND_COORDINATOR, version, {"key": "txn", "key_type": 1})
-            assert code(r.error_code) == TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-            assert "does not support transactions" in r.error_message
-            assert (r.node_id, r.host, r.port) == (-1, "", -1)
+            assert (code(r.error_code), r.node_id, r.host, r.port) == (NONE, 1, "127.0.0.1", broker.port)
         return
     r = wire.request(FIND_COORDINATOR, version, {"key_type": 0, "coordinator_keys": ["a", "b", ""]})
     assert [(c.key, code(c.error_code), c.node_id, c.port) for c in r.coordinators] == [
         (k, NONE, 1, broker.port) for k in ("a", "b", "")]
     r = wire.request(FIND_COORDINATOR, version, {"key_type": 1, "coordinator_keys": ["t1"]})
-    assert [(code(c.error_code), c.node_id, c.port) for c in r.coordinators] == [
-        (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1)]
+    assert [(code(c.error_code), c.node_id, c.port) for c in r.coordinators] == [(NONE, 1, broker.port)]
     r = wire.request(FIND_COORDINATOR, version, {"key_type": 2, "coordinator_keys": ["s:x:0"]})
     assert code(r.coordinators[0].error_code) == (COORDINATOR_NOT_AVAILABLE if version >= 6 else INVALID_REQUEST)
     r = wire.request(FIND_COORDINATOR, version, {"key_type": 9, "coordinator_keys": ["x"]})

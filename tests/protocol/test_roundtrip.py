@@ -125,6 +125,13 @@ def minimal_request(w: KafkaWireClient, key: int, version: int, topic: tuple[str
     if key == 51:  # AlterUserScramCredentials: a credential of its own
         return {"deletions": [], "upsertions": [{"name": _fresh("user", version, "scram"), "mechanism": 1,
                                                  "iterations": 4096, "salt": b"salt", "salted_password": b"x" * 32}]}
+    if key in (24, 25, 26, 27, 28, 65):  # the transaction APIs: a transaction of its own
+        return txn_request(w, key, version, name)
+    if key == 61:  # DescribeProducers: the shared topic's partition 0
+        return {"topics": [{"name": name, "partition_indexes": [0]}]}
+    if key == 66:  # ListTransactions: every transaction
+        return {"state_filters": [], "producer_id_filters": [], "duration_filter": -1,
+                "transactional_id_pattern": None}
     acl_filter = {"resource_type_filter": 1, "resource_name_filter": None, "pattern_type_filter": 1,
                   "principal_filter": None, "host_filter": None, "operation": 1, "permission_type": 1}
     if key == 29:  # DescribeAcls: every ACL (SECURITY_DISABLED without an authorizer)
@@ -135,6 +142,45 @@ def minimal_request(w: KafkaWireClient, key: int, version: int, topic: tuple[str
     if key == 31:  # DeleteAcls: every ACL (likewise)
         return {"filters": [acl_filter]}
     raise AssertionError(f"no minimal request for API key {key}: add one when registering a handler")
+
+
+# ------------------------------------------------------------ transactions
+def txn_request(w: KafkaWireClient, key: int, version: int, topic: str) -> dict:
+    """AddPartitionsToTxn, AddOffsetsToTxn, EndTxn or TxnOffsetCommit for a
+    fresh transactional producer, after the requests each needs first."""
+    txn_id, group = _fresh(topic, version, "txn"), _fresh(topic, version, "txn-group")
+    topic = _fresh(topic, version, "txn-topic")  # its markers stay out of the shared topic
+    assert w.request(19, 7, {"topics": [{"name": topic, "num_partitions": 1, "replication_factor": 1}],
+                          "timeout": 5000}).topics[0].error_code == 0
+    assert w.request(10, 4, {"key_type": 1, "coordinator_keys": [txn_id]}).coordinators[0].error_code == 0
+    init = w.request(22, 5, {"transactional_id": txn_id, "transaction_timeout": 60000, "producer_id": -1,
+                             "producer_epoch": -1})
+    assert init.error_code == 0
+    producer = {"transactional_id": txn_id, "producer_id": init.producer_id, "producer_epoch": init.producer_epoch}
+    add = {"v3_and_below_transactional_id": txn_id, "v3_and_below_producer_id": init.producer_id,
+           "v3_and_below_producer_epoch": init.producer_epoch,
+           "v3_and_below_topics": [{"name": topic, "partitions": [0]}]}
+    if key == 24:
+        if version <= 3:
+            return add
+        return {"transactions": [{**producer, "verify_only": False, "topics": [{"name": topic, "partitions": [0]}]}]}
+    offsets = {**producer, "group_id": group}
+    if key == 25:
+        return offsets
+    if key == 65:  # an ongoing transaction: kio cannot read the start time -1 of an empty one
+        assert w.request(24, 3, add).results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code == 0
+        return {"transactional_ids": [txn_id]}
+    if key == 27:  # an ABORT marker for the fresh producer, as Admin.abortTransaction sends it
+        return {"markers": [{"producer_id": init.producer_id, "producer_epoch": init.producer_epoch,
+                             "transaction_result": False, "coordinator_epoch": 0,
+                             "transaction_version": 1, "topics": [{"name": topic, "partition_indexes": [0]}]}]}
+    if key == 26:
+        assert w.request(24, 3, add).results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code == 0
+        return {**producer, "committed": True}
+    assert w.request(25, 3, offsets).error_code == 0
+    return {**offsets, "generation_id": -1, "member_id": "", "group_instance_id": None, "topics": [
+        {"name": topic, "partitions": [{"partition_index": 0, "committed_offset": 1, "committed_leader_epoch": -1,
+                                        "committed_metadata": ""}]}]}
 
 
 # ------------------------------------------------------------ classic groups

@@ -611,3 +611,45 @@ def test_log_cleaner_enable_false_turns_compaction_off(tmp_path, clock):
         assert m.logs.cleaner._task is None
 
     asyncio.run(main())
+
+
+# ------------------------------------------------------------- transactions
+def txn_append(lg, clock, pairs, pid, seq):
+    recs = [Record(value=v, key=k) for k, v in pairs]
+    data = build_batch(recs, first_timestamp=clock.milliseconds(), producer_id=pid, producer_epoch=0,
+                       base_sequence=seq, attributes=0x10)[0]
+    return append_plans(IO, [lg.prepare_append(data, clock.milliseconds())], clock.milliseconds())[0]
+
+
+def txn_marker(lg, clock, pid, commit):
+    plan = lg.prepare_marker(pid, 0, commit, 0, clock.milliseconds())
+    return append_plans(IO, [plan], clock.milliseconds())[0]
+
+
+def test_aborted_records_go_and_never_hide_a_committed_value(tmp_path, clock):
+    m = manager(tmp_path, clock)
+    lg = compacted(m)
+    txn_append(lg, clock, [(b"a", b"committed")], 1, 0)   # 0
+    txn_marker(lg, clock, 1, commit=True)                 # 1
+    txn_append(lg, clock, [(b"a", b"aborted")], 1, 1)     # 2: later, but aborted
+    txn_marker(lg, clock, 1, commit=False)                # 3
+    append(lg, clock, [(b"b", b"plain")])                 # 4
+    roll(lg, clock)
+    append(lg, clock, [(b"z", b"active")])                # 5
+    assert m.logs.cleaner.clean_once() is not None
+    kept = [(o, k, v) for h, recs in batches(lg) if not h[5] & 0x20 for o, _t, k, v in recs]
+    assert kept == [(0, b"a", b"committed"), (4, b"b", b"plain"), (5, b"z", b"active")]
+    assert [h[0] for h, _recs in batches(lg) if h[5] & 0x20] == [1, 3]  # the markers stay
+
+
+def test_the_cleaner_stops_at_an_open_transaction(tmp_path, clock):
+    m = manager(tmp_path, clock)
+    lg = compacted(m)
+    overwrite_rounds(lg, clock, rounds=2)                 # 0-5, two closed segments
+    txn_append(lg, clock, [(b"a", b"open")], 9, 0)        # 6: an open transaction
+    roll(lg, clock)
+    overwrite_rounds(lg, clock, rounds=2)                 # 7-12: must not be cleaned yet
+    append(lg, clock, [(b"z", b"active")])
+    result = m.logs.cleaner.clean_once()
+    assert result is not None and result.end_offset == 6
+    assert (6, b"a", b"open") in records(lg) and (7, b"a", b"r0") in records(lg)

@@ -1,0 +1,106 @@
+"""The transaction coordinator's runtime: fluxmq/group/runtime.py's
+CoordinatorRuntime over __transaction_state, plus the markers.
+
+__transaction_state is created on first use with
+transaction.state.log.num.partitions partitions, cleanup.policy=compact,
+compression.type=uncompressed and segment.bytes =
+transaction.state.log.segment.bytes, as Kafka creates it.
+
+Markers (Kafka's TransactionMarkerChannelManager, on one node): once a
+PrepareCommit / PrepareAbort is durable, a COMMIT / ABORT marker goes to
+every partition of the transaction through the replica manager (one native
+write), carrying the producer's epoch and the coordinator epoch (the leader
+epoch of the transaction's __transaction_state partition). Only after an
+fdatasync has the markers is CompleteCommit / CompleteAbort written, so a
+completed transaction never has a marker missing after a crash; a crash
+before that leaves it prepared, and the markers are written again at
+start-up (a second marker for a closed transaction changes nothing). A
+partition whose topic is gone is skipped, as Kafka does; other failures are
+retried every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fluxmq.errors import ErrorCode
+from fluxmq.group.runtime import CoordinatorRuntime
+from fluxmq.txn import TRANSACTION_STATE_TOPIC
+from fluxmq.txn import records as txn_records
+from fluxmq.txn.coordinator import TransactionCoordinator
+from fluxmq.txn.metadata import TransactionMetadata, TxnState
+
+log = logging.getLogger("fluxmq.txn")
+MARKER_RETRY_S = 1.0
+
+
+class TransactionCoordinatorRuntime(CoordinatorRuntime):
+    topic = TRANSACTION_STATE_TOPIC
+    name = "transaction coordinator"
+    log = log
+
+    def __init__(self, node, config, clock, producer_ids, on_markers=None):
+        """on_markers(partition markers written, producer id, commit): the group
+        coordinator's hook for markers on __consumer_offsets partitions."""
+        super().__init__(node, config, clock,
+                         TransactionCoordinator(node, config, clock, producer_ids, self.write_markers))
+        self.on_markers = on_markers
+
+    def topic_spec(self) -> tuple[int, dict]:
+        return self.config["transaction.state.log.num.partitions"], {
+            "cleanup.policy": "compact", "compression.type": "uncompressed",
+            "segment.bytes": str(self.config["transaction.state.log.segment.bytes"])}
+
+    def encode(self, record) -> tuple[int, tuple[bytes, bytes | None]]:
+        return (self.coordinator.partition_for(record.transactional_id),
+                txn_records.encode(record.transactional_id, record.value))
+
+    def verify(self, transactional_id, producer_id: int, epoch: int, topic: str, partition: int) -> None:
+        self.coordinator.verify(transactional_id, producer_id, epoch, topic, partition)
+
+    # ------------------------------------------------------------ markers
+    def coordinator_epoch(self, transactional_id: str) -> int:
+        p = self.node.replica_manager.partitions.get((TRANSACTION_STATE_TOPIC,
+                                                      self.coordinator.partition_for(transactional_id)))
+        return p.leader_epoch if p is not None else 0
+
+    def write_markers(self, meta: TransactionMetadata, partitions=None) -> None:
+        """Writes the markers of a prepared transaction (those of `partitions`
+        only, on a retry); CompleteCommit / CompleteAbort follows once they are durable."""
+        commit = meta.state == TxnState.PREPARE_COMMIT
+        todo = sorted(meta.partitions if partitions is None else partitions)
+        epoch = self.coordinator_epoch(meta.transactional_id)
+        errors = self.node.replica_manager.append_markers(
+            [(t, i, meta.producer_id, meta.producer_epoch, commit, epoch) for t, i in todo])
+        retry = []
+        for (topic, index), error in zip(todo, errors):
+            if error == ErrorCode.NONE:
+                if self.on_markers is not None:
+                    self.on_markers(topic, index, meta.producer_id, commit)
+            elif error == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION:
+                log.info("transaction %r: %s-%d is gone; no marker written there", meta.transactional_id, topic, index)
+            else:
+                retry.append((topic, index))
+        if retry:
+            log.warning("transaction %r: markers for %d partition(s) not written; retrying in %.0f s",
+                        meta.transactional_id, len(retry), MARKER_RETRY_S)
+            asyncio.get_running_loop().call_later(MARKER_RETRY_S, self._retry_markers, meta, retry)
+            return
+        self.node.logs.sync().add_done_callback(lambda f: self._on_markers_synced(meta, f))
+
+    def _retry_markers(self, meta: TransactionMetadata, partitions) -> None:
+        if self.coordinator.active and self.coordinator.txns.get(meta.transactional_id) == meta:
+            self.write_markers(meta, partitions)
+
+    def _on_markers_synced(self, meta: TransactionMetadata, sync: asyncio.Future) -> None:
+        if sync.cancelled():
+            return
+        if sync.exception() is not None:
+            log.error("transaction %r: markers not synced (%s); writing them again in %.0f s",
+                      meta.transactional_id, sync.exception(), MARKER_RETRY_S)
+            asyncio.get_running_loop().call_later(MARKER_RETRY_S, self._retry_markers, meta, None)
+            return
+        result = self.coordinator.complete(meta.transactional_id, meta.producer_id, meta.producer_epoch)
+        if result is not None:
+            self._apply_background(result)

@@ -1,0 +1,308 @@
+"""Transactions with real clients (KIP-98): librdkafka (confluent-kafka),
+kafka-python, aiokafka, kcat and the Java clients (both group protocols)
+commit and abort; read_committed consumers never see aborted records and
+see committed ones once; a second producer with the same transactional.id
+fences the first; consume-transform-produce commits the group's offsets in
+the transaction. Against FluxMQ only (they change broker configs or restart
+it): a transaction past its timeout is aborted by the coordinator, and
+committed, aborted and open transactions survive kill -9 and restart.
+
+The client tests run unchanged against Apache Kafka 4.4
+(pytest --reference-bootstrap)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
+
+import javautil
+from clientutil import OP_TIMEOUT, create_topic, wait_until
+from test_kcat import kcat, run_kcat  # noqa: F401 - kcat is a fixture
+
+NUM = 10
+
+
+def txn_producer(bootstrap: str, transactional_id: str | None = None, **extra) -> Producer:
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id or f"tx-{uuid.uuid4()}",
+                  **extra})
+    p.init_transactions(OP_TIMEOUT)
+    return p
+
+
+def produce(p: Producer, topic: str, prefix: str, n: int = NUM, partitions: int = 2) -> None:
+    for i in range(n):
+        p.produce(topic, key=f"k{i}".encode(), value=f"{prefix}{i}".encode(), partition=i % partitions)
+    p.flush(OP_TIMEOUT)
+
+
+def read_values(bootstrap: str, topic: str, isolation: str, partitions: int = 2) -> list[str]:
+    """Every value up to the end offsets the consumer sees for its isolation level, by partition."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{uuid.uuid4()}", "enable.auto.commit": False,
+                  "isolation.level": isolation, "auto.offset.reset": "earliest"})
+    try:
+        tps = [TopicPartition(topic, i) for i in range(partitions)]
+        ends = {tp.partition: c.get_watermark_offsets(tp, OP_TIMEOUT)[1] for tp in tps}
+        c.assign([TopicPartition(topic, i, 0) for i in range(partitions)])
+        got: dict[int, list[str]] = {i: [] for i in range(partitions)}
+        deadline = time.monotonic() + OP_TIMEOUT
+        positions = {i: 0 for i in range(partitions)}
+        while any(positions[i] < ends[i] for i in positions):
+            assert time.monotonic() < deadline, f"{isolation}: stopped at {positions} of {ends}: {got}"
+            m = c.poll(0.2)
+            if m is None:
+                positions = {tp.partition: tp.offset for tp in c.position(tps)}
+                continue
+            assert not m.error(), m.error()
+            got[m.partition()].append(m.value().decode())
+            positions[m.partition()] = m.offset() + 1
+        return [v for i in range(partitions) for v in got[i]]
+    finally:
+        c.close()
+
+
+def expected(*prefixes: str, n: int = NUM, partitions: int = 2) -> list[str]:
+    return [f"{prefix}{i}" for p in range(partitions) for prefix in prefixes for i in range(n) if i % partitions == p]
+
+
+def test_confluent_kafka_commit_and_abort(broker, topic_name):
+    create_topic(broker.bootstrap, topic_name, 2)
+    p = txn_producer(broker.bootstrap)
+    for prefix, commit in (("first", True), ("aborted", False), ("second", True)):
+        p.begin_transaction()
+        produce(p, topic_name, prefix)
+        if commit:
+            p.commit_transaction(OP_TIMEOUT)
+        else:
+            p.abort_transaction(OP_TIMEOUT)
+    assert read_values(broker.bootstrap, topic_name, "read_committed") == expected("first", "second")
+    assert read_values(broker.bootstrap, topic_name, "read_uncommitted") == expected("first", "aborted", "second")
+
+
+def test_confluent_kafka_zombie_is_fenced(broker, topic_name):
+    create_topic(broker.bootstrap, topic_name, 2)
+    txn_id = f"tx-{uuid.uuid4()}"
+    zombie = txn_producer(broker.bootstrap, txn_id)
+    zombie.begin_transaction()
+    produce(zombie, topic_name, "zombie")
+    fresh = txn_producer(broker.bootstrap, txn_id)  # fences the zombie, aborting its transaction
+    with pytest.raises(KafkaException) as e:
+        zombie.commit_transaction(OP_TIMEOUT)
+    assert e.value.args[0].fatal() and e.value.args[0].code() == KafkaError._FENCED
+    fresh.begin_transaction()
+    produce(fresh, topic_name, "fresh")
+    fresh.commit_transaction(OP_TIMEOUT)
+    assert read_values(broker.bootstrap, topic_name, "read_committed") == expected("fresh")
+
+
+def test_confluent_kafka_send_offsets_to_transaction(broker, topic_name):
+    """Consume-transform-produce: the copy and the group's offsets commit together."""
+    src, dst, group = f"{topic_name}-in", f"{topic_name}-out", f"g-{uuid.uuid4()}"
+    create_topic(broker.bootstrap, src, 2)
+    create_topic(broker.bootstrap, dst, 2)
+    plain = Producer({"bootstrap.servers": broker.bootstrap})
+    produce(plain, src, "v", 3 * NUM)
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group, "enable.auto.commit": False,
+                  "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
+    p = txn_producer(broker.bootstrap)
+    try:
+        c.subscribe([src])
+        copied = 0
+        deadline = time.monotonic() + OP_TIMEOUT * 2
+        while copied < 3 * NUM:
+            assert time.monotonic() < deadline, f"copied {copied}"
+            msgs = [m for m in c.consume(7, 0.5) if not m.error()]
+            if not msgs:
+                continue
+            p.begin_transaction()
+            for m in msgs:
+                p.produce(dst, key=m.key(), value=m.value(), partition=m.partition())
+            p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(), OP_TIMEOUT)
+            p.commit_transaction(OP_TIMEOUT)
+            copied += len(msgs)
+        committed = c.committed([TopicPartition(src, 0), TopicPartition(src, 1)], OP_TIMEOUT)
+        assert sorted(tp.offset for tp in committed) == [15, 15]
+    finally:
+        c.close()
+    assert read_values(broker.bootstrap, dst, "read_committed") == expected("v", n=3 * NUM)
+
+
+def test_kafka_python_transactions(broker, topic_name):
+    create_topic(broker.bootstrap, topic_name, 2)
+    p = KafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id=f"tx-{uuid.uuid4()}")
+    try:
+        p.init_transactions()
+        for prefix, commit in (("kp", True), ("kp-aborted", False)):
+            p.begin_transaction()
+            for i in range(NUM):
+                p.send(topic_name, key=f"k{i}".encode(), value=f"{prefix}{i}".encode(), partition=i % 2)
+            p.flush()
+            p.commit_transaction() if commit else p.abort_transaction()
+    finally:
+        p.close(timeout=5)
+    c = KafkaConsumer(bootstrap_servers=broker.bootstrap, isolation_level="read_committed",
+                      auto_offset_reset="earliest", consumer_timeout_ms=3000, enable_auto_commit=False)
+    try:
+        c.assign([TopicPartition_kp(topic_name, 0), TopicPartition_kp(topic_name, 1)])
+        got = sorted(m.value.decode() for m in c)
+    finally:
+        c.close()
+    assert got == sorted(expected("kp"))
+
+
+def TopicPartition_kp(topic, partition):  # noqa: N802 - kafka-python's class, imported lazily
+    from kafka import TopicPartition
+    return TopicPartition(topic, partition)
+
+
+def test_aiokafka_transactions(broker, topic_name):
+    create_topic(broker.bootstrap, topic_name, 2)
+
+    async def run():
+        p = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id=f"tx-{uuid.uuid4()}")
+        await p.start()
+        try:
+            for prefix, commit in (("aio", True), ("aio-aborted", False)):
+                await p.begin_transaction()
+                for i in range(NUM):
+                    await p.send(topic_name, key=f"k{i}".encode(), value=f"{prefix}{i}".encode(), partition=i % 2)
+                await (p.commit_transaction() if commit else p.abort_transaction())
+        finally:
+            await p.stop()
+        c = AIOKafkaConsumer(topic_name, bootstrap_servers=broker.bootstrap, isolation_level="read_committed",
+                             auto_offset_reset="earliest", group_id=f"g-{uuid.uuid4()}")
+        await c.start()
+        try:
+            got = []
+            deadline = time.monotonic() + OP_TIMEOUT
+            while len(got) < NUM and time.monotonic() < deadline:
+                for records in (await c.getmany(timeout_ms=500)).values():
+                    got += [r.value.decode() for r in records]
+            await asyncio.sleep(0.5)
+            for records in (await c.getmany(timeout_ms=500)).values():
+                got += [r.value.decode() for r in records]
+            return sorted(got)
+        finally:
+            await c.stop()
+
+    assert asyncio.run(run()) == sorted(expected("aio"))
+
+
+def test_kcat_transactional_producer(broker, topic_name, kcat):  # noqa: F811 - the fixture above
+    create_topic(broker.bootstrap, topic_name, 1)
+    run_kcat(kcat, broker.bootstrap, "-P", "-t", topic_name, "-p", "0", "-X", f"transactional.id=tx-{uuid.uuid4()}",
+             stdin=b"one\ntwo\nthree\n")
+    assert read_values(broker.bootstrap, topic_name, "read_committed", 1) == ["one", "two", "three"]
+
+
+@pytest.mark.parametrize("protocol", ["classic", "consumer"])
+def test_java_transactions(broker, topic_name, protocol):
+    javautil.build()
+    javautil.run_scenario("Transactions", broker.bootstrap, topic_name, "--group-protocol", protocol)
+
+
+# ------------------------------------------------------------------ FluxMQ only
+def test_coordinator_aborts_a_timed_out_transaction(broker_factory, topic_name):
+    b = broker_factory(["--override", "transaction.abort.timed.out.transaction.cleanup.interval.ms=200"]).start()
+    create_topic(b.bootstrap, topic_name, 2)
+    p = txn_producer(b.bootstrap, **{"transaction.timeout.ms": 1000})
+    p.begin_transaction()
+    produce(p, topic_name, "late")
+    # The open transaction holds the last stable offset at its first record...
+    assert read_values(b.bootstrap, topic_name, "read_committed") == []
+    time.sleep(2)  # ...until the coordinator aborts it (and fences the producer)
+    with pytest.raises(KafkaException) as e:
+        p.commit_transaction(OP_TIMEOUT)
+    assert e.value.args[0].code() in (KafkaError._FENCED, KafkaError.INVALID_PRODUCER_EPOCH,
+                                      KafkaError.PRODUCER_FENCED), e.value
+    wait_until(lambda: Consumer({"bootstrap.servers": b.bootstrap, "group.id": "x", "isolation.level":
+                                 "read_committed"}).get_watermark_offsets(TopicPartition(topic_name, 0))[1] > 0,
+               what="the abort marker")
+    assert read_values(b.bootstrap, topic_name, "read_committed") == []
+    assert "timed out after 1000 ms: aborting it" in b.log_text()
+
+
+def test_transactions_survive_kill_and_restart(broker_factory, topic_name):
+    b = broker_factory(["--override", "transaction.abort.timed.out.transaction.cleanup.interval.ms=200"]).start()
+    create_topic(b.bootstrap, topic_name, 2)
+    p = txn_producer(b.bootstrap)
+    for prefix, commit in (("kept", True), ("dropped", False)):
+        p.begin_transaction()
+        produce(p, topic_name, prefix)
+        p.commit_transaction(OP_TIMEOUT) if commit else p.abort_transaction(OP_TIMEOUT)
+    hanging = txn_producer(b.bootstrap, **{"transaction.timeout.ms": 3000})
+    hanging.begin_transaction()
+    produce(hanging, topic_name, "open")
+    b.kill()
+    b.start()
+    # The open transaction is aborted once it times out; the aborted one is still known as aborted.
+    wait_until(lambda: "timed out after 3000 ms: aborting it" in b.log_text(), what="the open transaction's abort")
+    assert read_values(b.bootstrap, topic_name, "read_committed") == expected("kept")
+    assert read_values(b.bootstrap, topic_name, "read_uncommitted") == expected("kept", "dropped", "open")
+    fresh = txn_producer(b.bootstrap)
+    fresh.begin_transaction()
+    produce(fresh, topic_name, "after")
+    fresh.commit_transaction(OP_TIMEOUT)
+    assert read_values(b.bootstrap, topic_name, "read_committed") == expected("kept", "after")
+
+
+def test_kafka_reads_the_transaction_log_and_markers_fluxmq_wrote(broker_factory, topic_name):
+    """Kafka's own DumpLogSegments decodes __transaction_state and the markers."""
+    javautil.build()
+    b = broker_factory().start()
+    create_topic(b.bootstrap, topic_name, 1)
+    txn_id = f"tx-{uuid.uuid4()}"
+    p = txn_producer(b.bootstrap, txn_id)
+    p.begin_transaction()
+    produce(p, topic_name, "v", 2, partitions=1)
+    p.commit_transaction(OP_TIMEOUT)
+    b.stop()
+    dumps = []
+    for directory in sorted(b.data_dir.glob("__transaction_state-*")):
+        segment = directory / "00000000000000000000.log"
+        if segment.stat().st_size:
+            r = javautil.run_class("org.apache.kafka.tools.DumpLogSegments", "--files", str(segment),
+                                   "--transaction-log-decoder", "--print-data-log")
+            assert r.returncode == 0, r.describe()
+            dumps.append(r.stdout)
+    states = [line.split('"transactionStatus":"')[1].split('"')[0]
+              for line in "".join(dumps).splitlines() if txn_id in line]
+    assert states == ["Empty", "Ongoing", "PrepareCommit", "CompleteCommit"], dumps
+    r = javautil.run_class("org.apache.kafka.tools.DumpLogSegments", "--files",
+                           str(b.data_dir / f"{topic_name}-0" / "00000000000000000000.log"), "--print-data-log")
+    assert "endTxnMarker: COMMIT coordinatorEpoch: 0" in r.stdout, r.describe()
+
+
+def kafka_transactions(bootstrap: str, *args: str) -> str:
+    r = javautil.run_class("org.apache.kafka.tools.TransactionsCommand", "--bootstrap-server", bootstrap, *args,
+                           timeout=90)
+    assert r.returncode == 0, r.describe()
+    return r.stdout
+
+
+def test_kafka_transactions_tool(broker, topic_name):
+    """kafka-transactions list, describe, describe-producers and abort on an open transaction."""
+    javautil.build()
+    create_topic(broker.bootstrap, topic_name, 1)
+    txn_id = f"tx-{uuid.uuid4()}"
+    p = txn_producer(broker.bootstrap, txn_id)
+    p.begin_transaction()
+    produce(p, topic_name, "open", 3, partitions=1)
+    listed = [line.split() for line in kafka_transactions(broker.bootstrap, "list").splitlines()]
+    mine = [row for row in listed if row[:1] == [txn_id]]
+    assert len(mine) == 1 and mine[0][1] == "1" and mine[0][3] == "Ongoing", listed  # id, coordinator, pid, state
+    described = kafka_transactions(broker.bootstrap, "describe", "--transactional-id", txn_id)
+    assert "Ongoing" in described and f"{topic_name}-0" in described, described
+    producers = kafka_transactions(broker.bootstrap, "describe-producers", "--topic", topic_name, "--partition", "0")
+    rows = [line.split() for line in producers.splitlines()[1:] if line.strip()]
+    assert len(rows) == 1 and rows[0][-1] == "0", producers  # CurrentTransactionStartOffset
+    # An operator ends the transaction on the partition (a hanging one, in real life).
+    kafka_transactions(broker.bootstrap, "abort", "--topic", topic_name, "--partition", "0", "--start-offset", "0")
+    wait_until(lambda: read_values(broker.bootstrap, topic_name, "read_committed", 1) == [] and
+               Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "x", "isolation.level": "read_committed"})
+               .get_watermark_offsets(TopicPartition(topic_name, 0))[1] == 4, what="the ABORT marker")

@@ -1,0 +1,260 @@
+"""The transaction APIs over the raw protocol (kio bodies, tests/wire.py):
+FindCoordinator, InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn,
+TxnOffsetCommit, EndTxn, transactional Produce, and what read_committed
+sees through Fetch, ListOffsets and OffsetFetch. Every assertion here was
+first run against Apache Kafka 4.4 (pytest --reference-bootstrap)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from batchgen import batch_of, parse_batches
+from wire import connect
+
+PRODUCE, FETCH, LIST_OFFSETS, FIND_COORDINATOR, OFFSET_FETCH = 0, 1, 2, 10, 9
+INIT_PRODUCER_ID, ADD_PARTITIONS, ADD_OFFSETS, END_TXN, TXN_OFFSET_COMMIT, CREATE_TOPICS = 22, 24, 25, 26, 28, 19
+TRANSACTIONAL, CONTROL = 0x10, 0x20
+NONE, INVALID_PRODUCER_EPOCH, INVALID_PRODUCER_ID_MAPPING, INVALID_TXN_STATE = 0, 47, 49, 48
+CONCURRENT_TRANSACTIONS, TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 51, 53
+UNSTABLE_OFFSET_COMMIT, PRODUCER_FENCED, UNKNOWN_TOPIC_OR_PARTITION, OPERATION_NOT_ATTEMPTED = 88, 90, 3, 55
+TRANSACTION_ABORTABLE = 120
+READ_UNCOMMITTED, READ_COMMITTED = 0, 1
+RETRIABLE = (14, 15, 16)  # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR
+
+
+@pytest.fixture
+def wire(broker):
+    with connect(broker, timeout=30.0) as w:
+        yield w
+
+
+def code(x) -> int:
+    return int(getattr(x, "error_code", x))
+
+
+def create_topic(w, name, partitions=1):
+    resp = w.request(CREATE_TOPICS, 7, {"topics": [{"name": name, "num_partitions": partitions,
+                                                    "replication_factor": -1, "assignments": [], "configs": []}],
+                                        "timeout": 20000, "validate_only": False})
+    assert code(resp.topics[0]) == NONE
+    wait_for(lambda: all(list_offsets(w, name, READ_UNCOMMITTED, i)[0] == NONE for i in range(partitions)),
+             "the new topic's leaders")
+
+
+class Txn:
+    """One transactional producer spoken by hand."""
+
+    def __init__(self, w, transactional_id=None, timeout_ms=60000):
+        self.w = w
+        self.id = transactional_id or f"tx-{uuid.uuid4()}"
+        self.timeout_ms = timeout_ms
+        self.seq: dict = {}
+        self.find_coordinator()
+        self.init()
+
+    def find_coordinator(self):
+        for _ in range(100):  # Kafka answers COORDINATOR_NOT_AVAILABLE while it creates __transaction_state
+            resp = self.w.request(FIND_COORDINATOR, 4, {"key_type": 1, "coordinator_keys": [self.id]})
+            if code(resp.coordinators[0]) not in RETRIABLE:
+                break
+            time.sleep(0.1)
+        assert code(resp.coordinators[0]) == NONE, resp
+
+    def init(self, expect=NONE):
+        for _ in range(200):  # CONCURRENT_TRANSACTIONS while an earlier transaction is aborted
+            resp = self.w.request(INIT_PRODUCER_ID, 5, {"transactional_id": self.id,
+                                                         "transaction_timeout": self.timeout_ms,
+                                                         "producer_id": -1, "producer_epoch": -1})
+            if code(resp) not in (CONCURRENT_TRANSACTIONS, *RETRIABLE):
+                break
+            time.sleep(0.1)
+        assert code(resp) == expect, resp
+        self.pid, self.epoch = resp.producer_id, resp.producer_epoch
+        self.seq.clear()
+        return resp
+
+    def add(self, topic, partitions=(0,), version=3):
+        """AddPartitionsToTxn, retried while the previous transaction completes, as clients do."""
+        for _ in range(200):
+            resp = self.w.request(ADD_PARTITIONS, version, {
+                "v3_and_below_transactional_id": self.id, "v3_and_below_producer_id": self.pid,
+                "v3_and_below_producer_epoch": self.epoch,
+                "v3_and_below_topics": [{"name": topic, "partitions": list(partitions)}]})
+            out = [(p.partition_index, int(p.partition_error_code))
+                   for t in resp.results_by_topic_v3_and_below for p in t.results_by_partition]
+            if any(code != CONCURRENT_TRANSACTIONS for _i, code in out):
+                return out
+            time.sleep(0.05)
+        return out
+
+    def produce(self, topic, values, partition=0, transactional_id="self", version=9):
+        seq = self.seq.get((topic, partition), 0)
+        records = batch_of(values, producer_id=self.pid, producer_epoch=self.epoch, base_sequence=seq,
+                           attributes=TRANSACTIONAL)
+        txn_id = self.id if transactional_id == "self" else transactional_id
+        resp = self.w.request(PRODUCE, version, {"transactional_id": txn_id, "acks": -1, "timeout": 10000,
+                                                 "topic_data": [{"name": topic, "partition_data": [
+                                                     {"index": partition, "records": records}]}]})
+        p = resp.responses[0].partition_responses[0]
+        if code(p) == NONE:
+            self.seq[(topic, partition)] = seq + len(values)
+        return p
+
+    def add_offsets(self, group):
+        return code(self.w.request(ADD_OFFSETS, 3, {"transactional_id": self.id, "producer_id": self.pid,
+                                                    "producer_epoch": self.epoch, "group_id": group}))
+
+    def commit_offsets(self, group, topic, offset, partition=0):
+        resp = self.w.request(TXN_OFFSET_COMMIT, 3, {
+            "transactional_id": self.id, "group_id": group, "producer_id": self.pid,
+            "producer_epoch": self.epoch, "generation_id": -1, "member_id": "", "group_instance_id": None,
+            "topics": [{"name": topic, "partitions": [{"partition_index": partition, "committed_offset": offset,
+                                                       "committed_leader_epoch": -1,
+                                                       "committed_metadata": ""}]}]})
+        return int(resp.topics[0].partitions[0].error_code)
+
+    def end(self, commit, epoch=None):
+        return code(self.w.request(END_TXN, 3, {"transactional_id": self.id, "producer_id": self.pid,
+                                                "producer_epoch": self.epoch if epoch is None else epoch,
+                                                "committed": commit}))
+
+
+def fetch(w, topic, isolation, partition=0, offset=0):
+    resp = w.request(FETCH, 12, {
+        "replica_id": -1, "max_wait": 0, "min_bytes": 1, "max_bytes": 1 << 20, "isolation_level": isolation,
+        "session_id": 0, "session_epoch": -1, "rack_id": "", "forgotten_topics_data": [],
+        "topics": [{"topic": topic, "partitions": [
+            {"partition": partition, "current_leader_epoch": -1, "fetch_offset": offset, "last_fetched_epoch": -1,
+             "log_start_offset": -1, "partition_max_bytes": 1 << 20}]}]})
+    return resp.responses[0].partitions[0]
+
+
+def list_offsets(w, topic, isolation, partition=0) -> tuple[int, int]:
+    """(error, latest offset) for the isolation level."""
+    resp = w.request(LIST_OFFSETS, 7, {"replica_id": -1, "isolation_level": isolation, "topics": [
+        {"name": topic, "partitions": [{"partition_index": partition, "current_leader_epoch": -1,
+                                        "timestamp": -1}]}]})
+    p = resp.topics[0].partitions[0]
+    return code(p), p.offset
+
+
+def latest(w, topic, isolation, partition=0) -> int:
+    error, offset = list_offsets(w, topic, isolation, partition)
+    assert error == NONE
+    return offset
+
+
+def wait_for(predicate, what, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_commit_and_abort_as_read_committed_sees_them(wire, topic_name):
+    create_topic(wire, topic_name)
+    tx = Txn(wire)
+    assert tx.add(topic_name) == [(0, NONE)]
+    assert code(tx.produce(topic_name, [b"a1", b"a2"])) == NONE  # offsets 0-1
+    # Open transaction: the last stable offset stays at its first offset.
+    assert (latest(wire, topic_name, READ_UNCOMMITTED), latest(wire, topic_name, READ_COMMITTED)) == (2, 0)
+    p = fetch(wire, topic_name, READ_COMMITTED)
+    assert (p.high_watermark, p.last_stable_offset, parse_batches(p.records)) == (2, 0, [])
+    assert tx.end(commit=False) == NONE
+    wait_for(lambda: latest(wire, topic_name, READ_COMMITTED) == 3, "the ABORT marker")  # marker at offset 2
+    assert tx.add(topic_name) == [(0, NONE)]
+    assert code(tx.produce(topic_name, [b"c1"])) == NONE  # offset 3
+    assert tx.end(commit=True) == NONE
+    wait_for(lambda: latest(wire, topic_name, READ_COMMITTED) == 5, "the COMMIT marker")
+    committed = fetch(wire, topic_name, READ_COMMITTED)
+    assert (committed.high_watermark, committed.last_stable_offset) == (5, 5)
+    # read_committed learns which producer's records from which offset were aborted.
+    assert [(a.producer_id, a.first_offset) for a in committed.aborted_transactions] == [(tx.pid, 0)]
+    batches = parse_batches(committed.records)
+    assert [(b.base_offset, bool(b.attributes & CONTROL)) for b in batches] == [
+        (0, False), (2, True), (3, False), (4, True)]
+    assert all(b.attributes & TRANSACTIONAL and b.producer_id == tx.pid for b in batches)
+    uncommitted = fetch(wire, topic_name, READ_UNCOMMITTED)
+    assert uncommitted.aborted_transactions is None and uncommitted.last_stable_offset == 5
+    # From past the aborted transaction on, none is reported.
+    assert list(fetch(wire, topic_name, READ_COMMITTED, offset=3).aborted_transactions) == []
+
+
+def test_end_txn_state_checks(wire, topic_name):
+    create_topic(wire, topic_name)
+    tx = Txn(wire)
+    assert tx.end(commit=True) == INVALID_TXN_STATE  # nothing started
+    assert tx.add(topic_name) == [(0, NONE)]
+    assert tx.end(commit=True, epoch=tx.epoch + 1) == PRODUCER_FENCED
+    assert tx.end(commit=True) == NONE
+    wait_for(lambda: tx.end(commit=True) == NONE, "CompleteCommit")  # a retried commit succeeds
+    assert tx.end(commit=False) == INVALID_TXN_STATE
+
+
+def test_transactional_produce_needs_the_partition_added(wire, topic_name):
+    create_topic(wire, topic_name, 2)
+    tx = Txn(wire)
+    # KIP-890 part 1: before AddPartitionsToTxn the partition is not in the transaction.
+    assert code(tx.produce(topic_name, [b"x"])) == INVALID_TXN_STATE
+    assert code(tx.produce(topic_name, [b"x"], version=11)) == TRANSACTION_ABORTABLE
+    assert tx.add(topic_name, [0]) == [(0, NONE)]
+    assert code(tx.produce(topic_name, [b"x"], partition=1)) == INVALID_TXN_STATE
+    assert code(tx.produce(topic_name, [b"x"])) == NONE
+    # A transactional batch without a transactional id fails the whole request.
+    assert code(tx.produce(topic_name, [b"y"], transactional_id=None)) == TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    assert tx.end(commit=True) == NONE
+
+
+def test_add_partitions_with_an_unknown_partition_adds_none(wire, topic_name):
+    create_topic(wire, topic_name, 1)
+    tx = Txn(wire)
+    assert sorted(tx.add(topic_name, [0, 7])) == [(0, OPERATION_NOT_ATTEMPTED), (7, UNKNOWN_TOPIC_OR_PARTITION)]
+    assert code(tx.produce(topic_name, [b"x"])) == INVALID_TXN_STATE
+
+
+def test_a_new_incarnation_fences_the_old_and_aborts_its_transaction(wire, topic_name):
+    create_topic(wire, topic_name)
+    old = Txn(wire)
+    assert old.add(topic_name) == [(0, NONE)]
+    assert code(old.produce(topic_name, [b"zombie"])) == NONE
+    new = Txn(wire, old.id)  # retries while the old transaction is aborted
+    assert (new.pid, new.epoch) == (old.pid, old.epoch + 2)  # one bump to fence, one for the new producer
+    assert old.add(topic_name) == [(0, PRODUCER_FENCED)]
+    assert old.end(commit=True) == PRODUCER_FENCED
+    assert code(old.produce(topic_name, [b"late"])) == INVALID_PRODUCER_EPOCH
+    wait_for(lambda: latest(wire, topic_name, READ_COMMITTED) == 2, "the ABORT marker")
+    p = fetch(wire, topic_name, READ_COMMITTED)
+    assert [(a.producer_id, a.first_offset) for a in p.aborted_transactions] == [(old.pid, 0)]
+    # The v0 error for a fenced producer is INVALID_PRODUCER_EPOCH.
+    assert old.add(topic_name, version=1) == [(0, INVALID_PRODUCER_EPOCH)]
+    unknown = Txn(wire)
+    unknown.pid += 1000
+    assert unknown.add(topic_name) == [(0, INVALID_PRODUCER_ID_MAPPING)]
+
+
+def test_txn_offset_commit_is_pending_until_the_commit(wire, topic_name):
+    create_topic(wire, topic_name)
+    group = f"g-{uuid.uuid4()}"
+    wait_for(lambda: code(wire.request(FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": [group]})
+                          .coordinators[0]) == NONE, "the group coordinator")
+    tx = Txn(wire)
+    assert tx.commit_offsets(group, topic_name, 5) == INVALID_TXN_STATE  # AddOffsetsToTxn first
+    assert tx.add_offsets(group) == NONE
+    assert tx.commit_offsets(group, topic_name, 5) == NONE
+
+    def fetched(require_stable):
+        resp = wire.request(OFFSET_FETCH, 7, {"group_id": group, "require_stable": require_stable,
+                                              "topics": [{"name": topic_name, "partition_indexes": [0]}]})
+        p = resp.topics[0].partitions[0]
+        return p.committed_offset, int(p.error_code)
+    assert fetched(True) == (-1, UNSTABLE_OFFSET_COMMIT)
+    assert fetched(False) == (-1, NONE)
+    assert tx.end(commit=True) == NONE
+    wait_for(lambda: fetched(True) == (5, NONE), "the committed offset")
+    # An aborted transactional commit leaves the committed offset as it was.
+    wait_for(lambda: tx.add_offsets(group) != CONCURRENT_TRANSACTIONS, "the commit to complete")
+    assert tx.commit_offsets(group, topic_name, 9) == NONE
+    assert tx.end(commit=False) == NONE
+    wait_for(lambda: fetched(True) == (5, NONE), "the abort")
