@@ -4,8 +4,12 @@ commit and abort; read_committed consumers never see aborted records and
 see committed ones once; a second producer with the same transactional.id
 fences the first; consume-transform-produce commits the group's offsets in
 the transaction. Against FluxMQ only (they change broker configs or restart
-it): a transaction past its timeout is aborted by the coordinator, and
-committed, aborted and open transactions survive kill -9 and restart.
+it): a transaction past its timeout is aborted by the coordinator;
+committed, aborted and open transactions survive kill -9 and restart; a
+consume-transform-produce copier killed with the broker mid-transaction and
+after commits, four times, leaves every input record in the output exactly
+once; Kafka's DumpLogSegments reads what FluxMQ wrote; kafka-transactions
+lists, describes and aborts.
 
 The client tests run unchanged against Apache Kafka 4.4
 (pytest --reference-bootstrap)."""
@@ -306,3 +310,67 @@ def test_kafka_transactions_tool(broker, topic_name):
     wait_until(lambda: read_values(broker.bootstrap, topic_name, "read_committed", 1) == [] and
                Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "x", "isolation.level": "read_committed"})
                .get_watermark_offsets(TopicPartition(topic_name, 0))[1] == 4, what="the ABORT marker")
+
+
+def test_consume_transform_produce_exactly_once_across_broker_kills(broker_factory, topic_name):
+    """A copier commits its output and its input offsets in one transaction; the broker is
+    killed (-9) in the middle of a transaction and right after a commit, several times, and a
+    new copier with the same transactional.id takes over each time. The output holds every
+    input record exactly once, in order."""
+    b = broker_factory().start()
+    src, dst, group, txn_id = f"{topic_name}-in", f"{topic_name}-out", f"g-{uuid.uuid4()}", f"tx-{uuid.uuid4()}"
+    create_topic(b.bootstrap, src, 2)
+    create_topic(b.bootstrap, dst, 2)
+    total = 120
+    plain = Producer({"bootstrap.servers": b.bootstrap, "acks": "all"})
+    produce(plain, src, "v", total)
+    copied = 0
+    for cycle in range(4):
+        c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "enable.auto.commit": False,
+                      "isolation.level": "read_committed", "auto.offset.reset": "earliest",
+                      "session.timeout.ms": 6000})
+        p = txn_producer(b.bootstrap, txn_id)  # fences the previous copier, aborting its open transaction
+        c.subscribe([src])
+        batches = 0
+        deadline = time.monotonic() + OP_TIMEOUT * 2
+        while batches < 3 and time.monotonic() < deadline:
+            msgs = [m for m in c.consume(9, 0.5) if not m.error()]
+            if not msgs:
+                if copied >= total:
+                    break
+                continue
+            p.begin_transaction()
+            for m in msgs:
+                p.produce(dst, key=m.key(), value=m.value(), partition=m.partition())
+            p.flush(OP_TIMEOUT)
+            if cycle % 2 == 0 and batches == 2:
+                b.kill()  # in the middle of a transaction: its output must never be seen
+                break
+            p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(), OP_TIMEOUT)
+            p.commit_transaction(OP_TIMEOUT)
+            copied += len(msgs)
+            batches += 1
+        if b.alive():
+            b.kill()  # right after a commit: it must survive
+        del p
+        b.start()
+        c.close()
+    # The last copier drains what is left.
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "enable.auto.commit": False,
+                  "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
+    p = txn_producer(b.bootstrap, txn_id)
+    c.subscribe([src])
+    deadline = time.monotonic() + OP_TIMEOUT * 3
+    src_partitions = [TopicPartition(src, 0), TopicPartition(src, 1)]
+    while sum(max(tp.offset, 0) for tp in c.committed(src_partitions, OP_TIMEOUT)) < total:
+        assert time.monotonic() < deadline, "the last copier did not finish"
+        msgs = [m for m in c.consume(50, 0.5) if not m.error()]
+        if not msgs:
+            continue
+        p.begin_transaction()
+        for m in msgs:
+            p.produce(dst, key=m.key(), value=m.value(), partition=m.partition())
+        p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(), OP_TIMEOUT)
+        p.commit_transaction(OP_TIMEOUT)
+    c.close()
+    assert read_values(b.bootstrap, dst, "read_committed") == expected("v", n=total)
