@@ -235,6 +235,10 @@ _BROKER_DEFS = [
     ConfigDef("producer.id.expiration.ms", "int", 86400000, validator=_at_least(1)),
     ConfigDef("transaction.max.timeout.ms", "int", 900000, validator=_at_least(1)),
     # --- transaction coordinator (fluxmq/txn); Kafka's names and defaults
+    # The finalized transaction.version feature (FluxMQ's own key; Kafka sets
+    # it with kafka-storage format --feature or kafka-features upgrade): 2 lets
+    # clients use KIP-890 part 2, 1 or 0 keeps them on transaction version 1.
+    ConfigDef("fluxmq.transaction.version", "int", 2, validator=_between(0, 2)),
     ConfigDef("transaction.state.log.num.partitions", "int", 50, validator=_at_least(1)),
     ConfigDef("transaction.state.log.segment.bytes", "int", 104857600, validator=_at_least(1)),
     ConfigDef("transaction.abort.timed.out.transaction.cleanup.interval.ms", "int", 10000,

@@ -10,14 +10,17 @@ older versions get INVALID_PRODUCER_EPOCH.
 
 v4+ (KIP-890 part 1, broker to coordinator): a batch of transactions, each
 added or, with verify_only, checked (a partition not in the transaction is
-INVALID_TXN_STATE); needs CLUSTER_ACTION on the cluster. This broker verifies
-its own produce requests in process (fluxmq/txn/coordinator.py verify).
+INVALID_TXN_STATE); needs CLUSTER_ACTION on the cluster. An add (not
+verify_only) is transaction version 2 (KIP-890 part 2): it may start the
+next transaction. This broker verifies and adds for its own produce requests
+in process (fluxmq/txn/coordinator.py verify, fluxmq/txn/runtime.py add_implicitly).
 """
 
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.handlers import api, then
 from fluxmq.handlers.init_producer_id import fenced_error
 from fluxmq.security.acl import CLUSTER_NAME, AclOperation, ResourceType
+from fluxmq.txn.coordinator import TV1, TV2
 
 API_KEY = 24
 
@@ -64,7 +67,9 @@ def _add(ctx, transactional_id: str, producer_id: int, epoch: int, topics, versi
         return _all(by_topic, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     if failed:
         return by_topic
-    result = ctx.broker.transactions.run("add_partitions", transactional_id, producer_id, epoch, partitions)
+    # v4+ comes from partition leaders: transaction version 2 (Kafka's transactionVersionForAddPartitionsToTxn).
+    result = ctx.broker.transactions.run("add_partitions", transactional_id, producer_id, epoch, partitions,
+                                         TV2 if version >= 4 else TV1)
     return then(result, lambda code: _all(by_topic, fenced_error(code, version, 2)))
 
 

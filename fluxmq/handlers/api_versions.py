@@ -4,8 +4,15 @@ The response header is always v0 (KIP-511: the client cannot know yet whether
 the broker speaks flexible versions). A request of a version above v5 is
 answered with UNSUPPORTED_VERSION in a v0 body that still lists the APIs, so
 the client can retry with a version both sides know. The list is derived
-from the handler registry. No feature flags are advertised (no KRaft
-features to negotiate on a single node).
+from the handler registry.
+
+Features (KIP-584), v3+: transaction.version is supported from 0 to 2 and
+finalized at fluxmq.transaction.version; at 2 the Java producer uses
+KIP-890 part 2 (TransactionManager.maybeUpdateTransactionV2Enabled). As in
+Kafka, a finalized level 0 is not listed, and below v4 a supported feature
+whose minimum is 0 is left out (clients before KIP-1022 reject it). The
+epoch is the metadata image's, which only grows while the broker runs; the
+client reads the features again when it grows.
 
 Checks, as Kafka 4.4 answers them (KafkaApis.handleApiVersionsRequest), each
 with an empty API list:
@@ -27,6 +34,19 @@ API_KEY = 18
 NO_NODE_ID = -1
 _SOFTWARE_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-9])?")
 log = logging.getLogger("fluxmq.api_versions")
+
+
+SUPPORTED_FEATURES = {"transaction.version": (0, 2)}
+
+
+def _supported_features(version: int) -> list[dict]:
+    return [{"name": name, "min_version": low, "max_version": high}
+            for name, (low, high) in SUPPORTED_FEATURES.items() if version >= 4 or low > 0]
+
+
+def _finalized_features(broker) -> list[dict]:
+    level = broker.config["fluxmq.transaction.version"]
+    return [{"name": "transaction.version", "max_version_level": level, "min_version_level": level}] if level else []
 
 
 def api_keys() -> list[dict]:
@@ -66,6 +86,7 @@ def handle(ctx, request):
                      "REBOOTSTRAP_REQUIRED", ctx.client_id, request.cluster_id, request.node_id,
                      broker.image.cluster_id, broker.node_id)
             return _error(ErrorCode.REBOOTSTRAP_REQUIRED)
+    broker = ctx.broker
     return {"error_code": ErrorCode.NONE, "api_keys": api_keys(), "throttle_time": 0,
-            "finalized_features_epoch": -1, "supported_features": (), "finalized_features": (),
-            "zk_migration_ready": False}
+            "finalized_features_epoch": broker.image.epoch, "supported_features": _supported_features(ctx.api_version),
+            "finalized_features": _finalized_features(broker), "zk_migration_ready": False}

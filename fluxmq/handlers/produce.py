@@ -19,12 +19,17 @@ Transactional batches (KIP-98): the request needs a transactional_id the
 caller may WRITE (else every partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
 as KafkaApis); a producer's first batch on a partition must be in its
 transaction (KIP-890 part 1): else INVALID_TXN_STATE, or, for v11+,
-TRANSACTION_ABORTABLE, as Kafka answers. Transaction version 2 is not
-advertised, so v12+ does not add partitions implicitly.
+TRANSACTION_ABORTABLE, as Kafka answers. From v12 (transaction version 2,
+KIP-890 part 2) such a partition is added to the transaction first
+(fluxmq/txn/runtime.py add_implicitly), and written once the add is durable;
+a failed add answers that partition with the coordinator's error as Kafka's
+partition leader maps it (PRODUCER_FENCED -> INVALID_PRODUCER_EPOCH, an
+unavailable coordinator -> NOT_ENOUGH_REPLICAS, so the producer retries).
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import struct
 
@@ -38,6 +43,9 @@ from fluxmq.security.acl import AclOperation, ResourceType
 API_KEY = 0
 _ATTRIBUTES_LOW = ATTRIBUTES_POS + 1  # the int16's low byte holds the transactional bit
 TRANSACTION_ABORTABLE_VERSION = 11  # Produce v11+ clients know TRANSACTION_ABORTABLE (KIP-890)
+IMPLICIT_ADD_VERSION = 12  # Produce v12+ adds partitions to the transaction (KIP-890 part 2)
+_COORDINATOR_UNAVAILABLE = (ErrorCode.NOT_COORDINATOR, ErrorCode.COORDINATOR_NOT_AVAILABLE,
+                            ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
 log = logging.getLogger("fluxmq.produce")
 
 
@@ -114,9 +122,39 @@ def handle(ctx, request):
             entries.append((topic.name, pd.index, pd.records or b""))
             slots.append((out["partition_responses"], len(out["partition_responses"]), pd.index))
             out["partition_responses"].append(None)
+    if transactional_id is not None and ctx.api_version >= IMPLICIT_ADD_VERSION:
+        adds = ctx.broker.replica_manager.transaction_adds(entries)
+        added = ctx.broker.transactions.add_implicitly(transactional_id, adds)
+        if added is not None:
+            return _append_after_adds(ctx, request, acks, topics_out, entries, slots, transactional_id, added)
+    return _append(ctx, request, acks, topics_out, entries, slots, transactional_id)
+
+
+def _append(ctx, request, acks, topics_out, entries, slots, transactional_id):
     results = ctx.broker.replica_manager.append_records(entries, acks, to_ms(request.timeout), client_id=ctx.client_id,
                                                         transactional_id=transactional_id)
     return then(results, lambda res: _respond(ctx, acks, topics_out, slots, res))
+
+
+async def _append_after_adds(ctx, request, acks, topics_out, entries, slots, transactional_id, added):
+    failed = await added
+    if failed:
+        kept_entries, kept_slots = [], []
+        for entry, slot in zip(entries, slots):
+            code = failed.get((entry[0], entry[1]))
+            if code is None:
+                kept_entries.append(entry)
+                kept_slots.append(slot)
+                continue
+            if code in _COORDINATOR_UNAVAILABLE:
+                code = ErrorCode.NOT_ENOUGH_REPLICAS
+            responses, i, index = slot
+            responses[i] = _error(index, code)
+        entries, slots = kept_entries, kept_slots
+    # No await between the add and the append: the next produce of this
+    # transactional id runs after this one is in the log.
+    out = _append(ctx, request, acks, topics_out, entries, slots, transactional_id)
+    return (await out) if inspect.isawaitable(out) else out
 
 
 def _respond(ctx, acks, topics_out, slots, results):

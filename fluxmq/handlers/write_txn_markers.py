@@ -5,7 +5,8 @@ process (fluxmq/txn/runtime.py); this API serves Admin.abortTransaction
 partition. Needs CLUSTER_ACTION on the cluster (CLUSTER_AUTHORIZATION_FAILED
 for every partition). A marker on a __consumer_offsets partition also ends
 the producer's transactional offset commits there. v2 adds the client's
-transaction version, which changes nothing here (transaction version 1).
+transaction version, which changes nothing here: under version 2 the
+marker's epoch is already the bumped one (KIP-890 part 2).
 """
 
 from fluxmq.errors import ErrorCode

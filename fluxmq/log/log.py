@@ -177,7 +177,8 @@ class Log:
             except Duplicate as d:
                 return AppendResult(d.batch.first_offset, NO_TIMESTAMP, self.log_start_offset, duplicate=True)
             producer = (b.producer_id, b.producer_epoch, b.base_sequence)
-            if transactional and verify_txn is not None and b.producer_id not in self.producer_state.ongoing:
+            if transactional and verify_txn is not None and not self.producer_state.has_ongoing(
+                    b.producer_id, b.producer_epoch):
                 verify_txn(b.producer_id, b.producer_epoch)
             if not transactional and b.producer_id in self.producer_state.ongoing:
                 raise KafkaError(ErrorCode.INVALID_TXN_STATE, f"Expected transactional write from producer "

@@ -92,6 +92,15 @@ class ProducerStateManager:
     def first_unstable_offset(self) -> int | None:
         return min(self.ongoing.values()) if self.ongoing else None
 
+    def has_ongoing(self, producer_id: int, epoch: int) -> bool:
+        """A transaction of this producer is open here at this epoch (Kafka's
+        hasOngoingTransaction; the epoch matters since KIP-890 part 2, where the
+        next transaction's epoch can arrive before this one's marker)."""
+        if producer_id not in self.ongoing:
+            return False
+        entry = self.producers.get(producer_id)
+        return entry is not None and entry.epoch == epoch
+
     def check(self, producer_id: int, epoch: int, first_seq: int, last_offset_delta: int) -> None:
         """Validates one batch before it is appended. Raises Duplicate or KafkaError."""
         entry = self.producers.get(producer_id)

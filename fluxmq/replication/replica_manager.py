@@ -29,10 +29,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import struct
 from dataclasses import dataclass, field
 
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.log import checkpoints
+from fluxmq.log.batch import ATTRIBUTES_POS, PRODUCER_ID_POS, RECORDS_COUNT_POS, TRANSACTIONAL_BIT
 from fluxmq.log.log import AppendPlan, append_plans
 from fluxmq.log.validator import RecordValidationError
 from fluxmq.metadata.image import INTERNAL_TOPICS
@@ -42,6 +44,7 @@ from fluxmq.replication.purgatory import DelayedOperation, DelayedOperationPurga
 log = logging.getLogger("fluxmq.replica")
 
 HIGH_WATERMARK_FILE = "replication-offset-checkpoint"
+_PRODUCER_ID_EPOCH = struct.Struct(">qh")
 CLIENT, COORDINATOR, REPLICATION = "client", "coordinator", "replication"
 
 
@@ -240,6 +243,20 @@ class ReplicaManager:
         if not pending:
             return results
         return self._delay_produce(pending, results, timeout_ms)
+
+    def transaction_adds(self, entries: list[tuple[str, int, bytes]]) -> dict[tuple[int, int], list[tuple[str, int]]]:
+        """KIP-890 part 2 (Kafka's maybeStartTransactionVerification): the
+        partitions of a produce whose transactional batch has no transaction
+        open here at its producer's epoch, by (producer id, epoch)."""
+        adds: dict[tuple[int, int], list[tuple[str, int]]] = {}
+        for topic, index, records in entries:
+            if len(records) < RECORDS_COUNT_POS or not records[ATTRIBUTES_POS + 1] & TRANSACTIONAL_BIT:
+                continue
+            pid, epoch = _PRODUCER_ID_EPOCH.unpack_from(records, PRODUCER_ID_POS)
+            p = self.partitions.get((topic, index))
+            if p is not None and not p.log.producer_state.has_ongoing(pid, epoch):
+                adds.setdefault((pid, epoch), []).append((topic, index))
+        return adds
 
     def append_markers(self, markers: list[tuple[str, int, int, int, bool, int]]) -> list[ErrorCode]:
         """WriteTxnMarkers on this broker: (topic, partition, producer id, epoch,

@@ -20,9 +20,13 @@ shape of fluxmq/group/coordinator.py:
   of __transaction_state (Kafka's partitionFor). This broker leads every
   partition, so it coordinates every transaction.
 
-Transaction version 1 (the epoch is bumped by InitProducerId only):
-transaction.version 2 (KIP-890 part 2) is not advertised, so clients do not
-use EndTxn v5's per-transaction epoch bump.
+Transaction versions (KIP-890 part 2), told by the request, as Kafka does:
+EndTxn v5+ and AddPartitionsToTxn v4+ (a partition leader's implicit add
+for Produce v12+ and TxnOffsetCommit v5+) are version 2, older ones version
+1. Clients use version 2 when ApiVersions finalizes transaction.version 2
+(fluxmq.transaction.version). Under version 2 EndTxn bumps the epoch
+(end_txn_v2), a transaction starts from Empty or Complete* with its first
+implicit add, and an aborting Empty transaction is allowed.
 """
 
 from __future__ import annotations
@@ -36,8 +40,8 @@ from fluxmq.group.base import CoordinatorResult
 from fluxmq.group.records import partition_for
 from fluxmq.txn import TRANSACTION_STATE_TOPIC
 from fluxmq.txn import records as txn_records
-from fluxmq.txn.metadata import (COMPLETED, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, PREPARED, TransactionMetadata,
-                                 TxnState)
+from fluxmq.txn.metadata import (COMPLETED, MAX_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, PREPARED,
+                                 TransactionMetadata, TxnState)
 
 log = logging.getLogger("fluxmq.txn")
 S = TxnState
@@ -55,6 +59,18 @@ class InitProducerIdResult:
     error: ErrorCode
     producer_id: int = NO_PRODUCER_ID
     producer_epoch: int = NO_PRODUCER_EPOCH
+
+
+@dataclass(frozen=True)
+class EndTxnResult:
+    """EndTxn's answer; v5 (transaction version 2) carries the producer id and
+    epoch the next transaction uses (NO_PRODUCER_ID / -1 on an error)."""
+    error: ErrorCode
+    producer_id: int = NO_PRODUCER_ID
+    producer_epoch: int = NO_PRODUCER_EPOCH
+
+
+TV1, TV2 = 1, 2  # the client transaction versions a request implies
 
 
 class TransactionCoordinator:
@@ -130,9 +146,9 @@ class TransactionCoordinator:
 
     def _write(self, meta: TransactionMetadata, response=None, on_append=None) -> CoordinatorResult:
         """The record of `meta`; if it cannot be written the client gets the write's error instead."""
-        if isinstance(response, InitProducerIdResult):
-            def error_response(code):
-                return InitProducerIdResult(code)
+        if isinstance(response, (InitProducerIdResult, EndTxnResult)):
+            def error_response(code, kind=type(response)):
+                return kind(code)
         else:
             def error_response(code):
                 return code
@@ -206,22 +222,33 @@ class TransactionCoordinator:
 
     # =================================================== AddPartitionsToTxn
     def add_partitions(self, transactional_id: str, producer_id: int, epoch: int,
-                       partitions: list[tuple[str, int]]) -> CoordinatorResult:
+                       partitions: list[tuple[str, int]], client_transaction_version: int = TV1) -> CoordinatorResult:
         """Adds partitions (or, for AddOffsetsToTxn, a __consumer_offsets
         partition) to the ongoing transaction, starting it if needed. The
-        response is one error for every partition."""
+        response is one error for every partition. Version 2 adds come from
+        the partition leaders (Produce v12+, TxnOffsetCommit v5+)."""
+        current = self.txns.get(transactional_id)
+        if self.active and current is not None and current.state in PREPARED:
+            # The markers are being written: first, as Kafka checks a pending transition
+            # (KAFKA-18660), so the next transaction of a new producer id is not refused.
+            return CoordinatorResult(response=ErrorCode.CONCURRENT_TRANSACTIONS)
         meta, refused = self._checked(transactional_id, producer_id, epoch)
         if refused is not None:
             return refused
-        if meta.state in PREPARED:
-            return CoordinatorResult(response=ErrorCode.CONCURRENT_TRANSACTIONS)
         added = frozenset(partitions)
         if meta.state == S.ONGOING and added <= meta.partitions:
             return CoordinatorResult(response=ErrorCode.NONE)  # nothing new: no write
         now = self.clock.milliseconds()
         start = meta.start_ms if meta.state == S.ONGOING else now
-        new = meta.transit(state=S.ONGOING, partitions=meta.partitions | added, start_ms=start, last_update_ms=now)
+        new = meta.transit(state=S.ONGOING, partitions=meta.partitions | added, start_ms=start, last_update_ms=now,
+                           client_transaction_version=client_transaction_version)
         return self._write(new, ErrorCode.NONE)
+
+    def has_partitions(self, transactional_id: str, producer_id: int, epoch: int, partitions) -> bool:
+        """Whether the producer's ongoing transaction holds all `partitions` (no add needed)."""
+        meta = self.txns.get(transactional_id)
+        return (self.active and meta is not None and meta.state == S.ONGOING and meta.producer_id == producer_id
+                and meta.producer_epoch == epoch and meta.partitions.issuperset(partitions))
 
     def verify(self, transactional_id: str | None, producer_id: int, epoch: int, topic: str, partition: int) -> None:
         """KIP-890 part 1: a producer's first transactional batch on a partition
@@ -239,26 +266,86 @@ class TransactionCoordinator:
                              f"transaction of transactional id {transactional_id!r}")
 
     # ============================================================ EndTxn
-    def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool) -> CoordinatorResult:
+    def end_txn(self, transactional_id: str, producer_id: int, epoch: int, commit: bool,
+                client_transaction_version: int = TV1) -> CoordinatorResult:
         """Commits or aborts: PrepareCommit / PrepareAbort is written and the
         client answered; the markers follow (write_markers)."""
+        if client_transaction_version >= TV2:
+            return self.end_txn_v2(transactional_id, producer_id, epoch, commit)
         meta, refused = self._checked(transactional_id, producer_id, epoch)
         if refused is not None:
-            return refused
+            return CoordinatorResult(response=EndTxnResult(refused.response))
         state = meta.state
         wanted_complete, wanted_prepare = ((S.COMPLETE_COMMIT, S.PREPARE_COMMIT) if commit
                                            else (S.COMPLETE_ABORT, S.PREPARE_ABORT))
         if state == S.ONGOING:
             prepared = meta.transit(state=wanted_prepare, last_update_ms=self.clock.milliseconds())
-            return self._write(prepared, ErrorCode.NONE,
+            return self._write(prepared, EndTxnResult(ErrorCode.NONE),
                                on_append=lambda err: err or self.write_markers(prepared))
         if state == wanted_complete:
-            return CoordinatorResult(response=ErrorCode.NONE)  # a retry of the EndTxn that completed it
+            return CoordinatorResult(response=EndTxnResult(ErrorCode.NONE))  # a retry of the EndTxn that completed it
         if state == wanted_prepare:
-            return CoordinatorResult(response=ErrorCode.CONCURRENT_TRANSACTIONS)
+            return CoordinatorResult(response=EndTxnResult(ErrorCode.CONCURRENT_TRANSACTIONS))
         log.info("EndTxn(%s) for %r refused: the transaction is %s", "commit" if commit else "abort",
                  transactional_id, state.kafka_name)
-        return CoordinatorResult(response=ErrorCode.INVALID_TXN_STATE)
+        return CoordinatorResult(response=EndTxnResult(ErrorCode.INVALID_TXN_STATE))
+
+    def end_txn_v2(self, transactional_id: str, producer_id: int, epoch: int, commit: bool) -> CoordinatorResult:
+        """EndTxn v5+ (KIP-890 part 2, Kafka's endTransaction for TV2): the
+        prepared transaction and its markers carry epoch + 1, which the client
+        gets back; an exhausted epoch moves to a new producer id (epoch 0) once
+        complete. A retry is told by the request's epoch being one behind
+        (or, after a new producer id, by the previous producer id)."""
+        def refuse(code):
+            return CoordinatorResult(response=EndTxnResult(code))
+        meta = self.txns.get(transactional_id)
+        if not self.active:
+            return refuse(ErrorCode.NOT_COORDINATOR)
+        if meta is None or meta.state == S.DEAD:
+            return refuse(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+        retry_on_overflow = (meta.previous_producer_id == producer_id and epoch == MAX_EPOCH - 1
+                             and meta.producer_epoch == 0)
+        retry_on_bump = meta.producer_epoch == epoch + 1
+        if meta.producer_id != producer_id and not retry_on_overflow:
+            return refuse(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+        state = meta.state
+        if state in PREPARED:
+            return refuse(ErrorCode.CONCURRENT_TRANSACTIONS)  # Kafka's pending transition, checked before the epoch
+        if state in (S.ONGOING, S.EMPTY):
+            valid_epoch = epoch == meta.producer_epoch
+        else:
+            valid_epoch = retry_on_bump or retry_on_overflow or epoch == meta.producer_epoch
+        if not valid_epoch:
+            return refuse(ErrorCode.PRODUCER_FENCED)
+        wanted_complete, wanted_prepare = ((S.COMPLETE_COMMIT, S.PREPARE_COMMIT) if commit
+                                           else (S.COMPLETE_ABORT, S.PREPARE_ABORT))
+        if state == S.ONGOING or (not commit and state == S.EMPTY):
+            return self._prepare_v2(meta, wanted_prepare)
+        if state in COMPLETED:
+            if state == wanted_complete and (retry_on_bump or retry_on_overflow):
+                # The EndTxn that completed it, again: the epoch it answered.
+                return CoordinatorResult(response=EndTxnResult(ErrorCode.NONE, meta.producer_id, meta.producer_epoch))
+            if not commit and epoch == meta.producer_epoch:
+                return self._prepare_v2(meta, S.PREPARE_ABORT)  # aborting a transaction that never started
+        log.info("EndTxn(%s) v5 for %r refused: the transaction is %s", "commit" if commit else "abort",
+                 transactional_id, state.kafka_name)
+        return refuse(ErrorCode.INVALID_TXN_STATE)
+
+    def _prepare_v2(self, meta: TransactionMetadata, prepare: TxnState) -> CoordinatorResult:
+        now = self.clock.milliseconds()
+        next_producer_id = NO_PRODUCER_ID
+        if meta.epoch_exhausted:
+            try:
+                next_producer_id = self.producer_ids.generate()
+            except KafkaError as e:
+                return CoordinatorResult(response=EndTxnResult(e.code))
+        start = meta.start_ms if meta.state == S.ONGOING else now
+        prepared = meta.transit(state=prepare, producer_epoch=meta.producer_epoch + 1,
+                                next_producer_id=next_producer_id, start_ms=start, last_update_ms=now,
+                                client_transaction_version=TV2)
+        answer = (EndTxnResult(ErrorCode.NONE, next_producer_id, 0) if next_producer_id != NO_PRODUCER_ID
+                  else EndTxnResult(ErrorCode.NONE, prepared.producer_id, prepared.producer_epoch))
+        return self._write(prepared, answer, on_append=lambda err: err or self.write_markers(prepared))
 
     def complete(self, transactional_id: str, producer_id: int, epoch: int) -> CoordinatorResult | None:
         """The markers of the prepared transaction are durable: CompleteCommit / CompleteAbort."""
@@ -267,7 +354,15 @@ class TransactionCoordinator:
                 or (meta.producer_id, meta.producer_epoch) != (producer_id, epoch):
             return None  # shut down, or completed or replaced meanwhile (a restart writes the markers again)
         done = S.COMPLETE_COMMIT if meta.state == S.PREPARE_COMMIT else S.COMPLETE_ABORT
-        return self._write(meta.transit(state=done, partitions=frozenset(), last_update_ms=self.clock.milliseconds()))
+        now = self.clock.milliseconds()
+        if meta.next_producer_id != NO_PRODUCER_ID:  # the epoch was exhausted: a new producer id
+            completed = meta.transit(state=done, partitions=frozenset(), last_update_ms=now,
+                                     producer_id=meta.next_producer_id, producer_epoch=0,
+                                     previous_producer_id=meta.producer_id, next_producer_id=NO_PRODUCER_ID)
+        else:
+            completed = meta.transit(state=done, partitions=frozenset(), last_update_ms=now,
+                                     previous_producer_id=meta.producer_id)
+        return self._write(completed)
 
     # ============================================================ timers
     def poll_timers(self, now_ms: int) -> list[CoordinatorResult]:

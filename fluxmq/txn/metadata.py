@@ -58,6 +58,12 @@ class TransactionMetadata:
     partitions: frozenset = field(default_factory=frozenset)  # {(topic, partition)}
     start_ms: int = -1          # when the current transaction began (its first AddPartitions)
     last_update_ms: int = -1
+    # KIP-890 part 2 (transaction version 2): the epoch goes up at every EndTxn;
+    # when it is exhausted, PrepareCommit / PrepareAbort names the producer id
+    # that Complete* moves to (next), and Complete* remembers the one it left (previous).
+    previous_producer_id: int = NO_PRODUCER_ID
+    next_producer_id: int = NO_PRODUCER_ID
+    client_transaction_version: int = 0  # of the requests that built this transaction
 
     def transit(self, **changes) -> "TransactionMetadata":
         return replace(self, **changes)
@@ -77,11 +83,14 @@ class TransactionMetadata:
         return {"producer_id": self.producer_id, "producer_epoch": self.producer_epoch,
                 "transaction_timeout_ms": self.timeout_ms, "transaction_status": int(self.state),
                 "transaction_partitions": partitions, "transaction_last_update_timestamp_ms": self.last_update_ms,
-                "transaction_start_timestamp_ms": self.start_ms}
+                "transaction_start_timestamp_ms": self.start_ms, "previous_producer_id": self.previous_producer_id,
+                "next_producer_id": self.next_producer_id,
+                "client_transaction_version": self.client_transaction_version}
 
     @classmethod
     def from_value(cls, transactional_id: str, value: dict) -> "TransactionMetadata":
         partitions = frozenset((p["topic"], i) for p in value["transaction_partitions"] or () for i in p["partition_ids"])
         return cls(transactional_id, value["producer_id"], value["producer_epoch"], value["transaction_timeout_ms"],
                    TxnState(value["transaction_status"]), partitions, value["transaction_start_timestamp_ms"],
-                   value["transaction_last_update_timestamp_ms"])
+                   value["transaction_last_update_timestamp_ms"], value.get("previous_producer_id", NO_PRODUCER_ID),
+                   value.get("next_producer_id", NO_PRODUCER_ID), value.get("client_transaction_version", 0))

@@ -7,7 +7,8 @@ written by FluxMQ reads like one written by Kafka:
                                 KIP-890 tagged fields)
     value = null              -> a tombstone: the transactional id expired
 
-Version 0 is written (Kafka writes it unless transaction.version 2 is in use);
+Version 1 is written when the finalized transaction.version is 1 or more
+(Kafka's TransactionVersion.transactionLogValueVersion), else version 0;
 both versions are read. One record holds a transactional id's whole state,
 so replaying the latest record per key is the coordinator's state.
 """
@@ -38,16 +39,19 @@ TRANSACTION_LOG_VALUE = Message("TransactionLogValue", (
     Field("client_transaction_version", "int16", "1+", default=0, tag=2),
 ), valid_versions="0-1", flexible_versions="1+")
 
-WRITE_VERSION = 0
 _INT16 = struct.Struct(">h")
 
 
-def encode(transactional_id: str, value: dict | None) -> tuple[bytes, bytes | None]:
-    """(key, value) bytes; value None is a tombstone."""
+def value_version(transaction_version: int) -> int:
+    return 1 if transaction_version >= 1 else 0
+
+
+def encode(transactional_id: str, value: dict | None, version: int = 1) -> tuple[bytes, bytes | None]:
+    """(key, value) bytes; value None is a tombstone; `version` is the value's."""
     key = _INT16.pack(0) + encode_message(TRANSACTION_LOG_KEY, 0, {"transactional_id": transactional_id})
     if value is None:
         return key, None
-    return key, _INT16.pack(WRITE_VERSION) + encode_message(TRANSACTION_LOG_VALUE, WRITE_VERSION, value)
+    return key, _INT16.pack(version) + encode_message(TRANSACTION_LOG_VALUE, version, value)
 
 
 def decode(key: bytes | None, value: bytes | None) -> tuple[str, dict | None]:

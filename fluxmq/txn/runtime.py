@@ -17,6 +17,16 @@ before that leaves it prepared, and the markers are written again at
 start-up (a second marker for a closed transaction changes nothing). A
 partition whose topic is gone is skipped, as Kafka does; other failures are
 retried every second.
+
+Implicit adds (KIP-890 part 2, Kafka's AddPartitionsToTxnManager with
+verifyOnly false): a Produce v12+ or TxnOffsetCommit v5+ for a partition
+outside the producer's transaction adds it, and the write waits until that
+add is durable, so the log never holds a transaction its coordinator does
+not know of. A CONCURRENT_TRANSACTIONS answer (the previous transaction's
+markers are still being written) is retried here every 20 ms for 100 ms, as
+Kafka's add.partitions.to.txn.retry.backoff.* do. While one produce of a
+transactional id waits for its add, the next ones of that id wait behind it,
+so they reach the log in request order.
 """
 
 from __future__ import annotations
@@ -28,11 +38,13 @@ from fluxmq.errors import ErrorCode
 from fluxmq.group.runtime import CoordinatorRuntime
 from fluxmq.txn import TRANSACTION_STATE_TOPIC
 from fluxmq.txn import records as txn_records
-from fluxmq.txn.coordinator import TransactionCoordinator
+from fluxmq.txn.coordinator import TV2, TransactionCoordinator
 from fluxmq.txn.metadata import TransactionMetadata, TxnState
 
 log = logging.getLogger("fluxmq.txn")
 MARKER_RETRY_S = 1.0
+ADD_RETRY_BACKOFF_S = 0.020  # Kafka's add.partitions.to.txn.retry.backoff.ms
+ADD_RETRY_MAX_S = 0.100      # add.partitions.to.txn.retry.backoff.max.ms
 
 
 class TransactionCoordinatorRuntime(CoordinatorRuntime):
@@ -46,6 +58,8 @@ class TransactionCoordinatorRuntime(CoordinatorRuntime):
         super().__init__(node, config, clock,
                          TransactionCoordinator(node, config, clock, producer_ids, self.write_markers))
         self.on_markers = on_markers
+        self.value_version = txn_records.value_version(config["fluxmq.transaction.version"])
+        self._adding: dict[str, asyncio.Future] = {}  # transactional id -> its implicit add in flight
 
     def topic_spec(self) -> tuple[int, dict]:
         return self.config["transaction.state.log.num.partitions"], {
@@ -54,10 +68,56 @@ class TransactionCoordinatorRuntime(CoordinatorRuntime):
 
     def encode(self, record) -> tuple[int, tuple[bytes, bytes | None]]:
         return (self.coordinator.partition_for(record.transactional_id),
-                txn_records.encode(record.transactional_id, record.value))
+                txn_records.encode(record.transactional_id, record.value, self.value_version))
 
     def verify(self, transactional_id, producer_id: int, epoch: int, topic: str, partition: int) -> None:
         self.coordinator.verify(transactional_id, producer_id, epoch, topic, partition)
+
+    # ------------------------------------------------------ implicit adds
+    def add_implicitly(self, transactional_id: str, adds: dict[tuple[int, int], list[tuple[str, int]]]):
+        """A partition leader's adds for one request: adds maps (producer id,
+        epoch) to the partitions to add. Returns None when there is nothing to
+        wait for, else a task whose result is {(topic, partition): error} for
+        those that could not be added. The task is registered at once, so a
+        request of this transactional id decoded next waits behind it."""
+        previous = self._adding.get(transactional_id)
+        if previous is None and all(self.coordinator.has_partitions(transactional_id, pid, epoch, parts)
+                                    for (pid, epoch), parts in adds.items()):
+            return None
+        task = asyncio.get_running_loop().create_task(self._add_in_order(transactional_id, adds, previous))
+        self._adding[transactional_id] = task
+        task.add_done_callback(lambda t: self._adding.get(transactional_id) is t
+                               and self._adding.pop(transactional_id))
+        return task
+
+    async def _add_in_order(self, transactional_id: str, adds, previous) -> dict[tuple[str, int], ErrorCode]:
+        if previous is not None:
+            # Woken after the request that awaits `previous`, which appends as soon as
+            # it resumes: the earlier request's records reach the log first.
+            await asyncio.wait([previous])
+        failed = {}
+        for (pid, epoch), parts in adds.items():
+            code = await self._add_with_retry(transactional_id, pid, epoch, parts)
+            if code != ErrorCode.NONE:
+                failed.update(dict.fromkeys(parts, code))
+        return failed
+
+    async def _add_with_retry(self, transactional_id: str, pid: int, epoch: int, parts) -> ErrorCode:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ADD_RETRY_MAX_S
+        while True:
+            code = self.run("add_partitions", transactional_id, pid, epoch, parts, TV2)
+            if not isinstance(code, ErrorCode):
+                code = await code
+            if code != ErrorCode.CONCURRENT_TRANSACTIONS or loop.time() >= deadline:
+                break
+            await asyncio.sleep(ADD_RETRY_BACKOFF_S)
+        if code == ErrorCode.PRODUCER_FENCED:
+            return ErrorCode.INVALID_PRODUCER_EPOCH  # as Kafka's partition leader answers it
+        if code != ErrorCode.NONE:
+            log.info("implicit add of %d partition(s) to transaction %r of producer %d epoch %d failed: %s",
+                     len(parts), transactional_id, pid, epoch, code.name)
+        return code
 
     # ------------------------------------------------------------ markers
     def coordinator_epoch(self, transactional_id: str) -> int:

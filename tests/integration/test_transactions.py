@@ -211,6 +211,15 @@ def test_java_transactions(broker, topic_name, protocol):
 
 
 # ------------------------------------------------------------------ FluxMQ only
+def test_java_transactions_on_transaction_version_1(broker_factory, topic_name):
+    """fluxmq.transaction.version=1: ApiVersions finalizes transaction.version 1,
+    so the Java producer stays on KIP-890 part 1 (AddPartitionsToTxn,
+    AddOffsetsToTxn, EndTxn v4) and the epoch does not move."""
+    b = broker_factory(["--override", "fluxmq.transaction.version=1"]).start()
+    javautil.build()
+    javautil.run_scenario("Transactions", b.bootstrap, topic_name, "--transaction-version", "1")
+
+
 def test_coordinator_aborts_a_timed_out_transaction(broker_factory, topic_name):
     b = broker_factory(["--override", "transaction.abort.timed.out.transaction.cleanup.interval.ms=200"]).start()
     create_topic(b.bootstrap, topic_name, 2)

@@ -106,8 +106,18 @@ class Txn:
         return code(self.w.request(ADD_OFFSETS, 3, {"transactional_id": self.id, "producer_id": self.pid,
                                                     "producer_epoch": self.epoch, "group_id": group}))
 
-    def commit_offsets(self, group, topic, offset, partition=0):
-        resp = self.w.request(TXN_OFFSET_COMMIT, 3, {
+    def commit_offsets(self, group, topic, offset, partition=0, version=3):
+        """TxnOffsetCommit, retried while the group coordinator loads (Kafka answers
+        NOT_COORDINATOR for a moment after FindCoordinator first names it)."""
+        for _ in range(100):
+            error = self._commit_offsets(group, topic, offset, partition, version)
+            if error not in RETRIABLE:
+                return error
+            time.sleep(0.1)
+        return error
+
+    def _commit_offsets(self, group, topic, offset, partition, version):
+        resp = self.w.request(TXN_OFFSET_COMMIT, version, {
             "transactional_id": self.id, "group_id": group, "producer_id": self.pid,
             "producer_epoch": self.epoch, "generation_id": -1, "member_id": "", "group_instance_id": None,
             "topics": [{"name": topic, "partitions": [{"partition_index": partition, "committed_offset": offset,
@@ -258,3 +268,100 @@ def test_txn_offset_commit_is_pending_until_the_commit(wire, topic_name):
     assert tx.commit_offsets(group, topic_name, 9) == NONE
     assert tx.end(commit=False) == NONE
     wait_for(lambda: fetched(True) == (5, NONE), "the abort")
+
+
+# ------------------------------------------- transaction version 2 (KIP-890 part 2)
+API_VERSIONS = 18
+
+
+def end_v5(tx, commit, epoch=None):
+    """EndTxn v5: (error, producer id, epoch) of the answer."""
+    resp = tx.w.request(END_TXN, 5, {"transactional_id": tx.id, "producer_id": tx.pid,
+                                     "producer_epoch": tx.epoch if epoch is None else epoch, "committed": commit})
+    return code(resp), resp.producer_id, resp.producer_epoch
+
+
+def test_api_versions_finalizes_transaction_version_2(wire):
+    resp = wire.request(API_VERSIONS, 4, {"client_software_name": "fluxmq-tests", "client_software_version": "1"})
+    supported = {f.name: (f.min_version, f.max_version) for f in resp.supported_features}
+    finalized = {f.name: (f.min_version_level, f.max_version_level) for f in resp.finalized_features}
+    assert supported["transaction.version"] == (0, 2)
+    assert finalized["transaction.version"] == (2, 2)
+    assert resp.finalized_features_epoch >= 0
+
+
+def test_tv2_produce_adds_the_partition_and_end_txn_bumps_the_epoch(wire, topic_name):
+    create_topic(wire, topic_name, 2)
+    tx = Txn(wire)
+    epoch = tx.epoch
+    # Produce v12: no AddPartitionsToTxn, the partition leader adds the partition.
+    assert code(tx.produce(topic_name, [b"a1", b"a2"], version=12)) == NONE
+    assert code(tx.produce(topic_name, [b"a3"], partition=1, version=12)) == NONE
+    assert latest(wire, topic_name, READ_COMMITTED) == 0  # the transaction is open
+    assert end_v5(tx, commit=True) == (NONE, tx.pid, epoch + 1)
+    # The retry of that EndTxn gets the same answer once the transaction is complete.
+    wait_for(lambda: end_v5(tx, commit=True) == (NONE, tx.pid, epoch + 1), "CompleteCommit")
+    # A late batch of the finished transaction is fenced by the bumped epoch.
+    assert code(tx.produce(topic_name, [b"late"], version=12)) == INVALID_PRODUCER_EPOCH
+    # The next transaction runs at the new epoch, its sequences from 0.
+    tx.epoch = epoch + 1
+    tx.seq.clear()
+    assert code(tx.produce(topic_name, [b"b1"], version=12)) == NONE
+    assert end_v5(tx, commit=False) == (NONE, tx.pid, epoch + 2)
+    wait_for(lambda: latest(wire, topic_name, READ_COMMITTED) == 5, "the ABORT marker")
+    p = fetch(wire, topic_name, READ_COMMITTED)
+    markers = [(b.base_offset, b.producer_epoch) for b in parse_batches(p.records) if b.attributes & CONTROL]
+    assert markers == [(2, epoch + 1), (4, epoch + 2)]  # each marker carries its bumped epoch
+    assert [(a.producer_id, a.first_offset) for a in p.aborted_transactions] == [(tx.pid, 3)]
+
+
+def test_tv2_end_txn_checks(wire, topic_name):
+    create_topic(wire, topic_name)
+    tx = Txn(wire)
+    assert end_v5(tx, commit=True) == (INVALID_TXN_STATE, -1, -1)  # nothing started
+    assert end_v5(tx, commit=True, epoch=tx.epoch + 1) == (PRODUCER_FENCED, -1, -1)
+    # Aborting a transaction that never started is allowed, and bumps the epoch.
+    assert end_v5(tx, commit=False) == (NONE, tx.pid, tx.epoch + 1)
+
+
+def test_tv2_txn_offset_commit_adds_the_offsets_partition(wire, topic_name):
+    create_topic(wire, topic_name)
+    group = f"g-{uuid.uuid4()}"
+    wait_for(lambda: code(wire.request(FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": [group]})
+                          .coordinators[0]) == NONE, "the group coordinator")
+    tx = Txn(wire)
+    # v5 needs no AddOffsetsToTxn; v4 still does (and knows TRANSACTION_ABORTABLE).
+    assert tx.commit_offsets(group, topic_name, 3, version=4) == TRANSACTION_ABORTABLE
+    assert tx.commit_offsets(group, topic_name, 3, version=5) == NONE
+    assert end_v5(tx, commit=True) == (NONE, tx.pid, tx.epoch + 1)
+
+    def committed():
+        resp = wire.request(OFFSET_FETCH, 7, {"group_id": group, "require_stable": True,
+                                              "topics": [{"name": topic_name, "partition_indexes": [0]}]})
+        p = resp.topics[0].partitions[0]
+        return p.committed_offset, int(p.error_code)
+    wait_for(lambda: committed() == (3, NONE), "the committed offset")
+
+
+def test_tv2_pipelined_produces_keep_their_order_while_a_partition_is_added(wire, topic_name):
+    """Two produce requests sent back to back: the first adds partition 1 to the
+    transaction (the broker waits for that add), the second goes to partition 0
+    only, which is already in it. The second must not overtake the first, whose
+    partition 0 batch comes before it in sequence."""
+    create_topic(wire, topic_name, 2)
+    tx = Txn(wire)
+    assert code(tx.produce(topic_name, [b"v0"], version=12)) == NONE  # partition 0 joins the transaction
+
+    def produce_request(batches):
+        return {"transactional_id": tx.id, "acks": -1, "timeout": 10000, "topic_data": [
+            {"name": topic_name, "partition_data": [
+                {"index": p, "records": batch_of(values, producer_id=tx.pid, producer_epoch=tx.epoch,
+                                                 base_sequence=seq, attributes=TRANSACTIONAL)}
+                for p, seq, values in batches]}]}
+    first = wire.send(PRODUCE, 12, produce_request([(0, 1, [b"v1"]), (1, 0, [b"w0"])]))
+    second = wire.send(PRODUCE, 12, produce_request([(0, 2, [b"v2"])]))
+    answers = [wire.receive(PRODUCE, 12, first), wire.receive(PRODUCE, 12, second)]
+    assert [code(p) for a in answers for t in a.responses for p in t.partition_responses] == [NONE, NONE, NONE]
+    p = fetch(wire, topic_name, READ_UNCOMMITTED)
+    assert [r.value for b in parse_batches(p.records) for r in b.records] == [b"v0", b"v1", b"v2"]
+    assert end_v5(tx, commit=True)[0] == NONE

@@ -11,7 +11,7 @@ import pytest
 from fluxmq.config import BrokerConfig
 from fluxmq.errors import ErrorCode, KafkaError
 from fluxmq.txn import records as txn_records
-from fluxmq.txn.coordinator import TransactionCoordinator, TxnRecord
+from fluxmq.txn.coordinator import TV2, TransactionCoordinator, TxnRecord
 from fluxmq.txn.metadata import MAX_EPOCH, TxnState
 from fluxmq.util.clock import ManualClock
 
@@ -94,17 +94,17 @@ def test_commit_goes_through_prepare_markers_and_complete():
     assert (again.records, again.response) == ([], E.NONE)
     assert h.apply(h.coord.add_partitions("t", r.producer_id, 0, [("b", 0)])) == E.NONE
     assert h.state().start_ms == start and h.state().partitions == {("a", 0), ("a", 1), ("b", 0)}
-    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)) == E.NONE
+    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)).error == E.NONE
     assert h.state().state == S.PREPARE_COMMIT
     assert [m.partitions for m in h.markers] == [frozenset({("a", 0), ("a", 1), ("b", 0)})]
     # Retries while the markers are written, and after.
-    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)) == E.CONCURRENT_TRANSACTIONS
-    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=False)) == E.INVALID_TXN_STATE
+    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)).error == E.CONCURRENT_TRANSACTIONS
+    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=False)).error == E.INVALID_TXN_STATE
     assert h.apply(h.coord.add_partitions("t", r.producer_id, 0, [("a", 0)])) == E.CONCURRENT_TRANSACTIONS
     h.complete_markers()
     assert (h.state().state, h.state().partitions) == (S.COMPLETE_COMMIT, frozenset())
-    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)) == E.NONE
-    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=False)) == E.INVALID_TXN_STATE
+    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)).error == E.NONE
+    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=False)).error == E.INVALID_TXN_STATE
     assert [rec.value["transaction_status"] for rec in h.log] == [
         S.EMPTY, S.ONGOING, S.ONGOING, S.PREPARE_COMMIT, S.COMPLETE_COMMIT]
 
@@ -115,9 +115,9 @@ def test_producer_checks():
     assert h.apply(h.coord.add_partitions("nope", r.producer_id, 0, [("a", 0)])) == E.INVALID_PRODUCER_ID_MAPPING
     assert h.apply(h.coord.add_partitions("t", r.producer_id + 1, 0, [("a", 0)])) == E.INVALID_PRODUCER_ID_MAPPING
     assert h.apply(h.coord.add_partitions("t", r.producer_id, 1, [("a", 0)])) == E.PRODUCER_FENCED
-    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)) == E.INVALID_TXN_STATE  # Empty
+    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)).error == E.INVALID_TXN_STATE  # Empty
     h.coord.active = False
-    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)) == E.NOT_COORDINATOR
+    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)).error == E.NOT_COORDINATOR
 
 
 def test_verify_knows_the_partitions_of_the_ongoing_transaction():
@@ -153,7 +153,7 @@ def test_init_during_a_transaction_fences_and_aborts_it():
     assert h.state().state == S.COMPLETE_ABORT
     new = h.init()
     assert (new.error, new.producer_id, new.producer_epoch) == (E.NONE, r.producer_id, 2)
-    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)) == E.PRODUCER_FENCED
+    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)).error == E.PRODUCER_FENCED
 
 
 def test_exhausted_epoch_gets_a_new_producer_id():
@@ -176,7 +176,7 @@ def test_timed_out_transaction_is_aborted_with_a_fencing_epoch():
         h.apply(result)
     assert (h.state().state, h.state().producer_epoch) == (S.PREPARE_ABORT, 1)
     h.complete_markers()
-    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)) == E.PRODUCER_FENCED
+    assert h.apply(h.coord.end_txn("t", r.producer_id, 0, commit=True)).error == E.PRODUCER_FENCED
 
 
 def test_idle_transactional_ids_expire():
@@ -208,6 +208,104 @@ def test_a_new_coordinator_loads_the_log_and_finishes_prepared_transactions():
             h.markers.append(meta)
     h.complete_markers()
     assert h.state().state == S.COMPLETE_ABORT
+
+
+# ------------------------------------------------ transaction version 2 (KIP-890 part 2)
+def end2(h, commit, producer_id=100, epoch=0):
+    r = h.apply(h.coord.end_txn("t", producer_id, epoch, commit=commit, client_transaction_version=TV2))
+    return r.error, r.producer_id, r.producer_epoch
+
+
+def add2(h, partitions, producer_id=100, epoch=0):
+    return h.apply(h.coord.add_partitions("t", producer_id, epoch, partitions, client_transaction_version=TV2))
+
+
+def test_tv2_end_txn_bumps_the_epoch_and_its_markers_carry_it():
+    h = Harness()
+    h.init()
+    assert add2(h, [("a", 0)]) == E.NONE
+    assert h.state().client_transaction_version == TV2
+    assert end2(h, commit=True) == (E.NONE, 100, 1)
+    assert (h.state().state, h.state().producer_epoch) == (S.PREPARE_COMMIT, 1)
+    assert [(m.producer_id, m.producer_epoch) for m in h.markers] == [(100, 1)]
+    # While the markers are written every request waits, as during Kafka's pending transition.
+    assert end2(h, commit=True) == (E.CONCURRENT_TRANSACTIONS, -1, -1)
+    assert end2(h, commit=False) == (E.CONCURRENT_TRANSACTIONS, -1, -1)
+    assert add2(h, [("a", 0)], epoch=1) == E.CONCURRENT_TRANSACTIONS
+    h.complete_markers()
+    assert (h.state().state, h.state().producer_epoch) == (S.COMPLETE_COMMIT, 1)
+    # The retry of the EndTxn that completed it gets the same answer; anything else is refused.
+    assert end2(h, commit=True) == (E.NONE, 100, 1)
+    assert end2(h, commit=False) == (E.INVALID_TXN_STATE, -1, -1)
+    assert end2(h, commit=True, epoch=5) == (E.PRODUCER_FENCED, -1, -1)
+    # The next transaction starts with its first add, at the new epoch; the old one is fenced.
+    assert add2(h, [("b", 0)]) == E.PRODUCER_FENCED
+    h.clock.advance(7)
+    start = h.clock.milliseconds()
+    assert add2(h, [("b", 0)], epoch=1) == E.NONE
+    assert (h.state().state, h.state().partitions, h.state().start_ms) == (S.ONGOING, {("b", 0)}, start)
+    assert end2(h, commit=False, epoch=1) == (E.NONE, 100, 2)
+
+
+def test_tv2_abort_without_partitions_and_commit_refused_when_empty():
+    h = Harness()
+    h.init()
+    assert end2(h, commit=True) == (E.INVALID_TXN_STATE, -1, -1)
+    assert end2(h, commit=False) == (E.NONE, 100, 1)
+    assert (h.state().state, h.state().partitions) == (S.PREPARE_ABORT, frozenset())
+    h.complete_markers()
+    assert end2(h, commit=False, epoch=1) == (E.NONE, 100, 2)  # CompleteAbort + abort at the current epoch
+    h.complete_markers()
+    assert h.state().state == S.COMPLETE_ABORT
+
+
+def test_tv2_exhausted_epoch_moves_to_a_new_producer_id_at_completion():
+    h = Harness()
+    h.init()
+    h.coord.replay(TxnRecord("t", h.state().transit(producer_epoch=MAX_EPOCH - 1).to_value()))
+    assert add2(h, [("a", 0)], epoch=MAX_EPOCH - 1) == E.NONE
+    assert end2(h, commit=True, epoch=MAX_EPOCH - 1) == (E.NONE, 101, 0)
+    assert (h.state().producer_id, h.state().producer_epoch, h.state().next_producer_id) == (100, MAX_EPOCH, 101)
+    assert add2(h, [("a", 0)], producer_id=101) == E.CONCURRENT_TRANSACTIONS  # not a mismatch: not yet complete
+    assert [(m.producer_id, m.producer_epoch) for m in h.markers] == [(100, MAX_EPOCH)]
+    h.complete_markers()
+    meta = h.state()
+    assert (meta.state, meta.producer_id, meta.producer_epoch, meta.previous_producer_id, meta.next_producer_id) == (
+        S.COMPLETE_COMMIT, 101, 0, 100, -1)
+    # The retry names the old producer id and epoch.
+    assert end2(h, commit=True, producer_id=100, epoch=MAX_EPOCH - 1) == (E.NONE, 101, 0)
+    # The tagged fields survive __transaction_state (value version 1) and a reload.
+    loaded = h.new_coordinator()
+    for record in h.log:
+        loaded.replay(record)
+    assert loaded.txns == h.coord.txns
+
+
+def test_tv2_timed_out_transaction_aborts_once_and_the_producer_goes_on():
+    h = Harness(transaction_abort_timed_out_transaction_cleanup_interval_ms=1000)
+    h.init(timeout=5000)
+    add2(h, [("a", 0)])
+    h.clock.advance(6000)
+    for result in h.coord.poll_timers(h.clock.milliseconds()):
+        h.apply(result)
+    assert [(m.state, m.producer_epoch) for m in h.markers] == [(S.PREPARE_ABORT, 1)]
+    h.complete_markers()
+    # The producer's own abort, one epoch behind, is the retry of that abort (Kafka's TV2).
+    assert end2(h, commit=False) == (E.NONE, 100, 1)
+    assert end2(h, commit=True) == (E.INVALID_TXN_STATE, -1, -1)
+
+
+def test_transaction_log_value_versions():
+    h = Harness()
+    h.init()
+    add2(h, [("a", 0)])
+    value = h.state().to_value()
+    for version in (0, 1):
+        key, raw = txn_records.encode("t", value, version)
+        assert raw[:2] == version.to_bytes(2, "big")
+        _tid, decoded = txn_records.decode(key, raw)
+        assert decoded["client_transaction_version"] == (TV2 if version == 1 else 0)
+    assert txn_records.value_version(2) == txn_records.value_version(1) == 1 and txn_records.value_version(0) == 0
 
 
 def test_list_and_describe():

@@ -24,7 +24,10 @@ import org.apache.kafka.common.errors.ProducerFencedException;
  * <ul>
  *   <li>commit / abort: a transactional producer commits, aborts and commits again; a
  *       read_committed consumer sees exactly the committed records, in order; read_uncommitted
- *       sees all of them.
+ *       sees all of them. With transaction version 2 (KIP-890 part 2, what Kafka 4 finalizes)
+ *       each EndTxn bumps the producer epoch, so the coordinator (DescribeTransactions) and the
+ *       partition (DescribeProducers, from the markers) hold epoch 3 after three transactions;
+ *       with version 1 they stay at 0.
  *   <li>fencing: a second producer with the same transactional.id fences the first, whose
  *       ongoing transaction is aborted and whose commit fails with ProducerFencedException.
  *   <li>consume-transform-produce: records of TOPIC-in are copied to TOPIC-out in transactions
@@ -33,6 +36,7 @@ import org.apache.kafka.common.errors.ProducerFencedException;
  * </ul>
  *
  * <p>Usage: Transactions BOOTSTRAP TOPIC [--group-protocol classic|consumer]
+ * [--transaction-version 1|2]
  */
 public final class Transactions {
     static final int N = 20;
@@ -40,7 +44,7 @@ public final class Transactions {
     public static void main(String[] args) {
         Itest.main("Transactions", args, 200, (bootstrap, topic, opts) -> {
             Topics.create(bootstrap, topic, 2, Map.of());
-            commitAndAbort(bootstrap, topic);
+            commitAndAbort(bootstrap, topic, opts.integer("transaction-version", 2));
             fencing(bootstrap, topic + "-fenced");
             consumeTransformProduce(bootstrap, topic, opts.string("group-protocol", "classic"));
         });
@@ -104,8 +108,9 @@ public final class Transactions {
         return out;
     }
 
-    static void commitAndAbort(String bootstrap, String topic) throws Exception {
-        try (KafkaProducer<String, String> p = producer(bootstrap, "itest-tx-" + topic)) {
+    static void commitAndAbort(String bootstrap, String topic, int transactionVersion) throws Exception {
+        String id = "itest-tx-" + topic;
+        try (KafkaProducer<String, String> p = producer(bootstrap, id)) {
             p.beginTransaction();
             send(p, topic, "first", N);
             p.commitTransaction();
@@ -132,6 +137,18 @@ public final class Transactions {
         check(all.size() == 3 * N, "read_uncommitted saw %d records, expected %d", all.size(), 3 * N);
         check(all.stream().filter(v -> v.contains("aborted")).count() == N, "read_uncommitted: %s", all);
         Itest.say("commit/abort: read_committed saw %d records, read_uncommitted %d", committed.size(), all.size());
+        int wantEpoch = transactionVersion >= 2 ? 3 : 0;
+        try (Admin admin = Admin.create(Map.of("bootstrap.servers", bootstrap))) {
+            int coordinatorEpoch = admin.describeTransactions(List.of(id)).description(id).get().producerEpoch();
+            TopicPartition tp = new TopicPartition(topic, 0);
+            List<Integer> partitionEpochs = admin.describeProducers(List.of(tp)).partitionResult(tp).get()
+                    .activeProducers().stream().map(ps -> ps.producerEpoch()).toList();
+            check(coordinatorEpoch == wantEpoch && partitionEpochs.equals(List.of(wantEpoch)),
+                    "transaction version %d: epoch %d at the coordinator, %s at %s, expected %d",
+                    transactionVersion, coordinatorEpoch, partitionEpochs, tp, wantEpoch);
+            Itest.say("transaction version %d: producer epoch %d after three transactions", transactionVersion,
+                    coordinatorEpoch);
+        }
     }
 
     static void fencing(String bootstrap, String topic) throws Exception {
