@@ -4,7 +4,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 PIP_FLAGS ?= --quiet --disable-pip-version-check --root-user-action=ignore
 
-.PHONY: install install-test native-deps serve test native java-deps apt-deps kafka-jars compat clean bench bench-deps bench-quick bench-tls bench-readme
+.PHONY: install install-test native-deps serve test native java-deps apt-deps kafka-jars compat clean bench bench-deps bench-quick bench-tls bench-txn bench-readme
 
 # An editable install does not byte-compile, and under PYTHONDONTWRITEBYTECODE=1 the
 # interpreter never caches bytecode itself: every `fluxmq serve` would then compile the
@@ -75,6 +75,11 @@ bench-quick: bench-deps
 # results in benchmarks/results/tls-latest.md.
 bench-tls: bench-deps
 	cd benchmarks && $(PYTHON) tls.py $(BENCH_ARGS)
+
+# The transactional row: ProducerPerformance idempotent beside transactional, FluxMQ beside
+# Apache Kafka (benchmarks/txn.py); results in benchmarks/results/txn-latest.md.
+bench-txn: bench-deps
+	cd benchmarks && $(PYTHON) txn.py $(BENCH_ARGS)
 
 # Rewrites the README's Performance section from benchmarks/results/latest.md.
 bench-readme:

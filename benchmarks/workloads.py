@@ -416,13 +416,14 @@ def _java(main_class: str, args: list[str], workdir: Path) -> list[str]:
 
 def producer_performance(broker, topic: str, size: int, props: dict, logdir: Path, tag: str,
                          windows: int | None = None, num_records: int | None = None,
-                         timeout: float = 600.0) -> dict:
+                         timeout: float = 600.0, tool_args: tuple = ()) -> dict:
     """Run ProducerPerformance at full speed. With `windows`, stop it after one warm-up
     window and `windows` measured 5-s windows and compute the throughput of the measured
     ones, and the broker's and the tool's CPU over them; with `num_records`, let it finish
     and use its summary line."""
     n = num_records or 1_000_000_000
     args = ["--topic", topic, "--num-records", str(n), "--record-size", str(size), "--throughput", "-1",
+            *tool_args,
             "--producer-props", f"bootstrap.servers={broker.bootstrap}", *[f"{k}={v}" for k, v in props.items()]]
     err = open(logdir / f"{tag}.log", "ab")
     proc = subprocess.Popen(_java("org.apache.kafka.tools.ProducerPerformance", args, logdir),

@@ -23,8 +23,11 @@ verifyOnly false): a Produce v12+ or TxnOffsetCommit v5+ for a partition
 outside the producer's transaction adds it, and the write waits until that
 add is durable, so the log never holds a transaction its coordinator does
 not know of. A CONCURRENT_TRANSACTIONS answer (the previous transaction's
-markers are still being written) is retried here every 20 ms for 100 ms, as
-Kafka's add.partitions.to.txn.retry.backoff.* do. While one produce of a
+markers are still being written) is retried here for up to 100 ms, as
+Kafka's add.partitions.to.txn.retry.backoff.max.ms allows; where Kafka polls
+every 20 ms, the retry here runs as soon as that transaction completes,
+since a transaction-version-2 producer starts its next transaction right
+after EndTxn and a 20-ms wait per transaction would cost it throughput. While one produce of a
 transactional id waits for its add, the next ones of that id wait behind it,
 so they reach the log in request order.
 """
@@ -43,8 +46,7 @@ from fluxmq.txn.metadata import TransactionMetadata, TxnState
 
 log = logging.getLogger("fluxmq.txn")
 MARKER_RETRY_S = 1.0
-ADD_RETRY_BACKOFF_S = 0.020  # Kafka's add.partitions.to.txn.retry.backoff.ms
-ADD_RETRY_MAX_S = 0.100      # add.partitions.to.txn.retry.backoff.max.ms
+ADD_RETRY_MAX_S = 0.100  # Kafka's add.partitions.to.txn.retry.backoff.max.ms
 
 
 class TransactionCoordinatorRuntime(CoordinatorRuntime):
@@ -60,6 +62,7 @@ class TransactionCoordinatorRuntime(CoordinatorRuntime):
         self.on_markers = on_markers
         self.value_version = txn_records.value_version(config["fluxmq.transaction.version"])
         self._adding: dict[str, asyncio.Future] = {}  # transactional id -> its implicit add in flight
+        self._completions: dict[str, list[asyncio.Future]] = {}  # adds waiting for a transaction to complete
 
     def topic_spec(self) -> tuple[int, dict]:
         return self.config["transaction.state.log.num.partitions"], {
@@ -109,9 +112,17 @@ class TransactionCoordinatorRuntime(CoordinatorRuntime):
             code = self.run("add_partitions", transactional_id, pid, epoch, parts, TV2)
             if not isinstance(code, ErrorCode):
                 code = await code
-            if code != ErrorCode.CONCURRENT_TRANSACTIONS or loop.time() >= deadline:
+            left = deadline - loop.time()
+            if code != ErrorCode.CONCURRENT_TRANSACTIONS or left <= 0:
                 break
-            await asyncio.sleep(ADD_RETRY_BACKOFF_S)
+            completed = loop.create_future()
+            waiting = self._completions.setdefault(transactional_id, [])
+            waiting.append(completed)
+            await asyncio.wait([completed], timeout=left)
+            if not completed.done():  # timed out: the next retry is the last
+                waiting.remove(completed)
+                if not waiting:
+                    self._completions.pop(transactional_id, None)
         if code == ErrorCode.PRODUCER_FENCED:
             return ErrorCode.INVALID_PRODUCER_EPOCH  # as Kafka's partition leader answers it
         if code != ErrorCode.NONE:
@@ -164,3 +175,6 @@ class TransactionCoordinatorRuntime(CoordinatorRuntime):
         result = self.coordinator.complete(meta.transactional_id, meta.producer_id, meta.producer_epoch)
         if result is not None:
             self._apply_background(result)
+        for waiter in self._completions.pop(meta.transactional_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)

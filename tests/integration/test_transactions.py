@@ -8,8 +8,10 @@ it): a transaction past its timeout is aborted by the coordinator;
 committed, aborted and open transactions survive kill -9 and restart; a
 consume-transform-produce copier killed with the broker mid-transaction and
 after commits, four times, leaves every input record in the output exactly
-once; Kafka's DumpLogSegments reads what FluxMQ wrote; kafka-transactions
-lists, describes and aborts.
+once; so does Kafka's TransactionalMessageCopier (the Java clients on
+transaction version 2, with random aborts) across three broker kills;
+Kafka's DumpLogSegments reads what FluxMQ wrote; kafka-transactions lists,
+describes and aborts.
 
 The client tests run unchanged against Apache Kafka 4.4
 (pytest --reference-bootstrap)."""
@@ -17,6 +19,8 @@ The client tests run unchanged against Apache Kafka 4.4
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 import time
 import uuid
 
@@ -382,4 +386,54 @@ def test_consume_transform_produce_exactly_once_across_broker_kills(broker_facto
         p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(), OP_TIMEOUT)
         p.commit_transaction(OP_TIMEOUT)
     c.close()
+    assert read_values(b.bootstrap, dst, "read_committed") == expected("v", n=total)
+
+
+def test_kafka_transactional_message_copier_across_broker_kills(broker_factory, topic_name, tmp_path):
+    """Kafka's own TransactionalMessageCopier (kafka-tools, the Java 4.4 clients on
+    transaction version 2), as Kafka's transactions system test runs it: one copier per
+    input partition, small batches so each transaction has several requests in flight,
+    random aborts, offsets committed in each transaction. The broker is killed (-9) and
+    restarted three times while they copy. Afterwards a read_committed consumer finds
+    every input record in the output exactly once, in input order per partition."""
+    javautil.build()
+    b = broker_factory().start()
+    src, dst, group = f"{topic_name}-in", f"{topic_name}-out", f"copier-{uuid.uuid4()}"
+    create_topic(b.bootstrap, src, 2)
+    create_topic(b.bootstrap, dst, 2)
+    total = 20000
+    plain = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5})
+    produce(plain, src, "v", total)
+    copiers = []
+    for partition in range(2):
+        out = open(tmp_path / f"copier-{partition}.log", "w")
+        cmd = ["java", *javautil.JVM_OPTS, "-cp", javautil.classpath(), "org.apache.kafka.tools.TransactionalMessageCopier",
+               "--broker-list", b.bootstrap, "--input-topic", src, "--input-partition", str(partition),
+               "--output-topic", dst, "--transactional-id", f"copier-{topic_name}-{partition}",
+               "--consumer-group", group, "--transaction-size", "20", "--transaction-timeout", "60000",
+               "--enable-random-aborts"]
+        copiers.append((subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=javautil.REPO_ROOT), out))
+    def processed() -> int:
+        """Records the copiers have committed so far, from their last status lines."""
+        done = 0
+        for i in range(2):
+            lines = [x for x in (tmp_path / f"copier-{i}.log").read_text().splitlines() if '"totalProcessed"' in x]
+            done += json.loads(lines[-1])["totalProcessed"] if lines else 0
+        return done
+    try:
+        for quarter in (1, 2, 3):
+            wait_until(lambda: processed() >= quarter * total // 4, timeout=120, what=f"{quarter}/4 copied")
+            assert all(proc.poll() is None for proc, _ in copiers), "a copier finished before the kill"
+            b.kill()  # mid-copy: transactions open, offsets and markers in flight
+            b.start()
+        for proc, _out in copiers:
+            proc.wait(timeout=240)
+    finally:
+        for proc, out in copiers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            out.close()
+    logs = [(tmp_path / f"copier-{i}.log").read_text() for i in range(2)]
+    assert [proc.returncode for proc, _ in copiers] == [0, 0], "\n".join(log[-4000:] for log in logs)
     assert read_values(b.bootstrap, dst, "read_committed") == expected("v", n=total)
