@@ -9,9 +9,10 @@ committed, aborted and open transactions survive kill -9 and restart; a
 consume-transform-produce copier killed with the broker mid-transaction and
 after commits, four times, leaves every input record in the output exactly
 once; so does Kafka's TransactionalMessageCopier (the Java clients on
-transaction version 2, with random aborts) across three broker kills;
-Kafka's DumpLogSegments reads what FluxMQ wrote; kafka-transactions lists,
-describes and aborts.
+transaction version 2, with random aborts) across three kills of the broker
+or of a copier; Kafka's DumpLogSegments reads what FluxMQ wrote;
+kafka-transactions lists, describes, finds a transaction its coordinator lost
+(find-hanging) and aborts it.
 
 The client tests run unchanged against Apache Kafka 4.4
 (pytest --reference-bootstrap)."""
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import time
 import uuid
@@ -325,6 +327,39 @@ def test_kafka_transactions_tool(broker, topic_name):
                .get_watermark_offsets(TopicPartition(topic_name, 0))[1] == 4, what="the ABORT marker")
 
 
+def test_kafka_transactions_find_hanging_and_abort(broker_factory, topic_name):
+    """kafka-transactions find-hanging on a healthy broker finds nothing; once the
+    coordinator has lost an open transaction (its __transaction_state deleted while the
+    broker was down, what KIP-890 prevents and older brokers' bugs caused), find-hanging
+    names it, and `abort` with what it printed unblocks read_committed consumers."""
+    javautil.build()
+    b = broker_factory().start()
+    create_topic(b.bootstrap, topic_name, 1)
+    p = txn_producer(b.bootstrap)
+    p.begin_transaction()
+    produce(p, topic_name, "open", 3, partitions=1)
+
+    def hanging() -> list[list[str]]:
+        out = kafka_transactions(b.bootstrap, "find-hanging", "--broker-id", "1", "--max-transaction-timeout", "0")
+        return [line.split() for line in out.splitlines()[1:] if line.strip()]
+    assert hanging() == []  # open, but its coordinator knows it
+    del p
+    b.stop()
+    for d in b.data_dir.glob("__transaction_state-*"):  # every partition of it
+        shutil.rmtree(d)
+    b.start()
+    rows = hanging()
+    assert [(r[0], r[1], r[5]) for r in rows] == [(topic_name, "0", "0")], rows  # topic, partition, start offset
+    assert read_values(b.bootstrap, topic_name, "read_committed", 1) == []  # stuck at the last stable offset 0
+    kafka_transactions(b.bootstrap, "abort", "--topic", topic_name, "--partition", "0", "--start-offset", "0")
+    wait_until(lambda: hanging() == [], what="the hanging transaction's abort")
+    fresh = txn_producer(b.bootstrap)
+    fresh.begin_transaction()
+    produce(fresh, topic_name, "after", 2, partitions=1)
+    fresh.commit_transaction(OP_TIMEOUT)
+    assert read_values(b.bootstrap, topic_name, "read_committed", 1) == ["after0", "after1"]
+
+
 def test_consume_transform_produce_exactly_once_across_broker_kills(broker_factory, topic_name):
     """A copier commits its output and its input offsets in one transaction; the broker is
     killed (-9) in the middle of a transaction and right after a commit, several times, and a
@@ -389,43 +424,62 @@ def test_consume_transform_produce_exactly_once_across_broker_kills(broker_facto
     assert read_values(b.bootstrap, dst, "read_committed") == expected("v", n=total)
 
 
-def test_kafka_transactional_message_copier_across_broker_kills(broker_factory, topic_name, tmp_path):
+@pytest.mark.parametrize("bounce", ["broker", "copier"])
+def test_kafka_transactional_message_copier_across_kills(broker_factory, topic_name, tmp_path, bounce):
     """Kafka's own TransactionalMessageCopier (kafka-tools, the Java 4.4 clients on
     transaction version 2), as Kafka's transactions system test runs it: one copier per
     input partition, small batches so each transaction has several requests in flight,
-    random aborts, offsets committed in each transaction. The broker is killed (-9) and
-    restarted three times while they copy. Afterwards a read_committed consumer finds
-    every input record in the output exactly once, in input order per partition."""
+    random aborts, offsets committed in each transaction. At a quarter, half and three
+    quarters of the copy, the broker is killed (-9) and restarted, or (bounce=copier) one
+    copier is killed -9 and a new one with the same transactional.id takes over from the
+    committed offsets. (The new copier's read_committed consumer asks for its position
+    before its producer fences the old one, so it waits, on UNSTABLE_OFFSET_COMMIT, until
+    the coordinator aborts the dead copier's transaction on its timeout; Kafka's system
+    test relies on the same, with a transaction timeout below the consumer's 60-s API
+    timeout.) Afterwards a read_committed consumer finds every input
+    record in the output exactly once, in input order per partition."""
     javautil.build()
-    b = broker_factory().start()
+    b = broker_factory(["--override", "transaction.abort.timed.out.transaction.cleanup.interval.ms=500"]).start()
     src, dst, group = f"{topic_name}-in", f"{topic_name}-out", f"copier-{uuid.uuid4()}"
     create_topic(b.bootstrap, src, 2)
     create_topic(b.bootstrap, dst, 2)
     total = 20000
     plain = Producer({"bootstrap.servers": b.bootstrap, "acks": "all", "linger.ms": 5})
     produce(plain, src, "v", total)
-    copiers = []
-    for partition in range(2):
-        out = open(tmp_path / f"copier-{partition}.log", "w")
+    logs = [tmp_path / f"copier-{i}.log" for i in range(2)]
+
+    def start_copier(partition: int):
+        out = open(logs[partition], "a")
         cmd = ["java", *javautil.JVM_OPTS, "-cp", javautil.classpath(), "org.apache.kafka.tools.TransactionalMessageCopier",
                "--broker-list", b.bootstrap, "--input-topic", src, "--input-partition", str(partition),
                "--output-topic", dst, "--transactional-id", f"copier-{topic_name}-{partition}",
-               "--consumer-group", group, "--transaction-size", "20", "--transaction-timeout", "60000",
+               "--consumer-group", group, "--transaction-size", "20", "--transaction-timeout", "5000",
                "--enable-random-aborts"]
-        copiers.append((subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=javautil.REPO_ROOT), out))
-    def processed() -> int:
-        """Records the copiers have committed so far, from their last status lines."""
-        done = 0
-        for i in range(2):
-            lines = [x for x in (tmp_path / f"copier-{i}.log").read_text().splitlines() if '"totalProcessed"' in x]
-            done += json.loads(lines[-1])["totalProcessed"] if lines else 0
-        return done
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=javautil.REPO_ROOT), out
+
+    share = total // 2
+
+    def copied(partition: int) -> int:
+        """Records of the partition committed so far: its share less what its copier's last status line says remains."""
+        lines = [x for x in logs[partition].read_text().splitlines() if '"remaining"' in x]
+        return share - (json.loads(lines[-1])["remaining"] if lines else share)
+
+    copiers = [start_copier(p) for p in range(2)]
     try:
         for quarter in (1, 2, 3):
-            wait_until(lambda: processed() >= quarter * total // 4, timeout=120, what=f"{quarter}/4 copied")
-            assert all(proc.poll() is None for proc, _ in copiers), "a copier finished before the kill"
-            b.kill()  # mid-copy: transactions open, offsets and markers in flight
-            b.start()
+            victim = quarter % 2
+            wait_until(lambda: copied(victim) >= quarter * share // 4, timeout=120,
+                       what=f"{quarter}/4 of partition {victim} copied")
+            assert copiers[victim][0].poll() is None, "the copier finished before the kill"
+            if bounce == "broker":
+                b.kill()  # mid-copy: transactions open, offsets and markers in flight
+                b.start()
+            else:
+                proc, out = copiers[victim]
+                proc.kill()  # mid-transaction: the coordinator aborts it on its timeout
+                proc.wait()
+                out.close()
+                copiers[victim] = start_copier(victim)
         for proc, _out in copiers:
             proc.wait(timeout=240)
     finally:
@@ -434,6 +488,5 @@ def test_kafka_transactional_message_copier_across_broker_kills(broker_factory, 
                 proc.kill()
                 proc.wait()
             out.close()
-    logs = [(tmp_path / f"copier-{i}.log").read_text() for i in range(2)]
-    assert [proc.returncode for proc, _ in copiers] == [0, 0], "\n".join(log[-4000:] for log in logs)
+    assert [proc.returncode for proc, _ in copiers] == [0, 0], "\n".join(log.read_text()[-4000:] for log in logs)
     assert read_values(b.bootstrap, dst, "read_committed") == expected("v", n=total)
