@@ -44,9 +44,13 @@ How (LogCleaner.Cleaner.doClean)
        Transactions (Kafka's cleaner rules): records of aborted transactions
        are removed and never enter the offset map (so an aborted write never
        hides a committed one); the cleaner stops before the first unstable
-       offset (an open transaction's data is never cleaned). Markers stay as
-       they are (Kafka removes them later, once their transaction's data is
-       gone and delete.retention.ms has passed; FluxMQ keeps them).
+       offset (an open transaction's data is never cleaned). A COMMIT /
+       ABORT marker goes once no batch of its transaction is left in the log
+       (the pass after its aborted data went, or after compaction removed
+       its committed data), after a delete horizon like a tombstone's; the
+       marker a producer's state ends with stays (_BatchFilter._marker).
+       Marker horizons do not schedule cleans: a marker that must stay would
+       make its log cleaned again and again.
     4. Tombstones (KIP-534): the first clean that keeps a tombstone stamps its
        batch with a delete horizon, now + delete.retention.ms: attribute bit
        0x40 set and the horizon in baseTimestamp (record timestamp deltas are
@@ -98,6 +102,7 @@ from dataclasses import dataclass, field
 
 from fluxmq import native
 from fluxmq.log.compression import compress
+from fluxmq.log.control import ABORT, COMMIT, marker_type
 from fluxmq.log.batch import (COMPRESSION_MASK, CONTROL_BIT, DELETE_HORIZON_BIT, HEADER, HEADER_SIZE, I64,
                               LOG_OVERHEAD, MAX_TIMESTAMP_POS, NO_TIMESTAMP, TIMESTAMP_TYPE_BIT, TRANSACTIONAL_BIT,
                               set_crc)
@@ -192,6 +197,7 @@ class CleanerStats:
     records_read: int = 0
     records_removed: int = 0
     tombstones_removed: int = 0
+    markers_removed: int = 0
     map_entries: int = 0
     elapsed_ms: float = 0.0
 
@@ -210,6 +216,7 @@ class CleanJob:
     index_interval_bytes: int
     levels: dict
     producer_last_offsets: dict[int, int]  # producer id -> last offset of its last batch
+    producer_marker_epochs: dict[int, int]  # producer id -> epoch, where its last record is a marker
     aborted: dict[int, list[tuple[int, int]]]  # producer id -> [(first, last offset)] of aborted transactions
     max_map_entries: int
     abort: threading.Event
@@ -230,6 +237,7 @@ class CleanResult:
     end_offset: int                # the new first dirty offset
     delete_horizon: int | None     # earliest horizon of a retained tombstone
     stats: CleanerStats
+    removed_aborts: set = field(default_factory=set)  # (producer id, offset) of the ABORT markers removed
 
     def discard(self) -> None:
         for _sources, new in self.groups:
@@ -401,14 +409,19 @@ class _BatchFilter:
         self.job = job
         self.offsets = offsets
         self.min_horizon: int | None = None
+        self.txns = _CleanedTransactions()
+        self.removed_aborts: set[tuple[int, int]] = set()
 
     def __call__(self, header, batch: bytes):
         """KEEP, None (the batch goes) or the rebuilt batch bytes."""
-        base, _len, _epoch, _magic, _crc, attrs, lod, base_ts, _max_ts, pid, _pe, _seq, count = header
+        base, _len, _epoch, _magic, _crc, attrs, lod, base_ts, _max_ts, pid, pepoch, _seq, count = header
         stats = self.job.stats
         if attrs & CONTROL_BIT:
-            return self.KEEP  # transaction markers stay
-        if self.job.is_aborted(attrs, pid, base):
+            return self._marker(header, batch)
+        aborted = self.job.is_aborted(attrs, pid, base)
+        if attrs & TRANSACTIONAL_BIT:
+            self.txns.on_batch(pid, aborted)
+        if aborted:
             stats.records_read += count
             stats.records_removed += count
             if self.job.producer_last_offsets.get(pid) == base + lod:
@@ -443,6 +456,74 @@ class _BatchFilter:
                 return _empty_batch(header)
             return None
         return _rebuild(header, body, kept, horizon if stamp else base_ts, stamp, self.job.levels)
+
+
+    def _marker(self, header, batch: bytes):
+        """Kafka's rules for a COMMIT / ABORT marker (LogCleaner.checkBatchRetention
+        with CleanedTransactionMetadata): once no batch of its transaction is left
+        in the log it may go, but only after a delete horizon (KIP-534, as for
+        tombstones: the first such clean stamps it, now + delete.retention.ms), so
+        that a read_committed consumer that read the data has time to read the
+        marker. The marker a producer's state ends with stays (as an empty batch
+        once its horizon passed): it holds the epoch that fences it (KIP-890)."""
+        base, _len, _epoch, _magic, _crc, attrs, lod, base_ts, _max_ts, pid, pepoch, _seq, count = header
+        job = self.job
+        if not self.txns.on_marker(pid, _marker_kind(header, batch)):
+            return self.KEEP  # data of its transaction is still in the log
+        last_of_producer = job.producer_marker_epochs.get(pid) == pepoch
+        if count == 0 and last_of_producer:
+            return self.KEEP
+        if attrs & DELETE_HORIZON_BIT:
+            if job.now_ms < base_ts:
+                return self.KEEP
+            if last_of_producer:
+                return self.KEEP if count == 0 else _empty_batch(header)
+            job.stats.markers_removed += 1
+            if _marker_kind(header, batch) == ABORT:
+                self.removed_aborts.add((pid, base))
+            return None
+        body = _body(header, batch)
+        kept = list(_records(body, count))
+        return _rebuild(header, body, kept, job.now_ms + job.delete_retention_ms, True, job.levels)
+
+
+class _CleanedTransactions:
+    """Kafka's CleanedTransactionMetadata, for one pass over the log in offset
+    order: whether a marker's transaction still has batches in the log. An
+    aborted transaction's batches are removed by this pass, but its ABORT marker
+    waits for the next one; a committed transaction's marker may go once
+    compaction has removed all its batches."""
+
+    def __init__(self):
+        self.aborted_seen: set[int] = set()    # producers with an aborted batch read since their last marker
+        self.committed_seen: set[int] = set()  # producers with a committed-transaction batch read
+
+    def on_batch(self, producer_id: int, aborted: bool) -> None:
+        (self.aborted_seen if aborted else self.committed_seen).add(producer_id)
+
+    def on_marker(self, producer_id: int, kind: int | None) -> bool:
+        """True if the marker's transaction has no batch left (it may go)."""
+        if kind == ABORT:
+            if producer_id in self.aborted_seen:
+                self.aborted_seen.discard(producer_id)
+                return False
+            return True
+        if kind == COMMIT:
+            if producer_id in self.committed_seen:
+                self.committed_seen.discard(producer_id)
+                return False
+            return True
+        return kind is None  # an empty control batch (already cleaned) may go; an unknown type stays
+
+
+def _marker_kind(header, batch: bytes) -> int | None:
+    """ABORT, COMMIT, None for a control batch without records, -1 for another control type."""
+    if header[12] == 0:
+        return None
+    try:
+        return marker_type(batch)
+    except ValueError:
+        return -1
 
 
 def _empty_batch(header) -> bytes:
@@ -532,7 +613,7 @@ def clean(job: CleanJob) -> CleanResult:
         if job.abort.is_set():
             raise CleanAborted()
         job.stats.elapsed_ms = (time.monotonic() - started) * 1000
-        return CleanResult(groups, end_offset, keep.min_horizon, job.stats)
+        return CleanResult(groups, end_offset, keep.min_horizon, job.stats, keep.removed_aborts)
     except BaseException:
         for w in writers:
             w.discard()
@@ -754,12 +835,14 @@ class LogCleaner:
                 os.close(s.fd)
             raise
         producers = {pid: e.batches[-1].last_offset for pid, e in lg.producer_state.producers.items() if e.batches}
+        marker_epochs = {pid: e.epoch for pid, e in lg.producer_state.producers.items() if not e.batches}
         aborted: dict[int, list[tuple[int, int]]] = {}
         for a in lg.producer_state.aborted:
             aborted.setdefault(a.producer_id, []).append((a.first_offset, a.last_offset))
         return CleanJob(lg, lg.dir, sources, ltc.dirty_index, lg.segments[ltc.uncleanable_index].base_offset,
                         now_ms, cfg.delete_retention_ms, cfg.segment_bytes, cfg.index_interval_bytes,
-                        dict(cfg.compression_levels), producers, aborted, self.max_map_entries, self._abort,
+                        dict(cfg.compression_levels), producers, marker_epochs, aborted, self.max_map_entries,
+                        self._abort,
                         self.max_bytes_per_second)
 
     # ------------------------------------------------------------ swapping
@@ -778,7 +861,12 @@ class LogCleaner:
                     new.delete()
                 continue
             if new is not None:
+                start, end = sources[0].base, sources[-1].segment.next_offset
                 lg.replace_segments(new, [s.segment for s in sources])  # the old ones go to the log's deleter
+                # Kafka rewrites the aborted-transaction index the same way: an
+                # aborted transaction whose marker is gone is no longer reported
+                # to read_committed fetches (its data went a pass earlier).
+                lg.producer_state.forget_aborted({(pid, o) for pid, o in result.removed_aborts if start <= o < end})
         if not live:
             try:
                 os.rmdir(lg.dir)  # the topic was deleted while we wrote into its directory
@@ -794,9 +882,10 @@ class LogCleaner:
         s = result.stats
         if complete:
             log.info("%s-%d: compacted %d segment(s) into %d up to offset %d: %d records removed (%d expired "
-                     "tombstones), %d bytes read, %d written, %d keys, %.0f ms", lg.topic, lg.partition, s.segments_read,
-                     len(result.groups), result.end_offset, s.records_removed, s.tombstones_removed, s.bytes_read,
-                     s.bytes_written, s.map_entries, s.elapsed_ms)
+                     "tombstones), %d transaction markers removed, %d bytes read, %d written, %d keys, %.0f ms",
+                     lg.topic, lg.partition, s.segments_read, len(result.groups), result.end_offset, s.records_removed,
+                     s.tombstones_removed, s.markers_removed, s.bytes_read, s.bytes_written, s.map_entries,
+                     s.elapsed_ms)
         else:
             log.info("%s-%d: compaction dropped: the log changed while it was being cleaned (retention or "
                      "truncation); it will be cleaned again", lg.topic, lg.partition)

@@ -168,6 +168,11 @@ class ProducerStateManager:
         """Aborted transactions that overlap [start, upper) (Kafka's collectAbortedTxns)."""
         return [a for a in self.aborted if a.last_offset >= start and a.first_offset < upper]
 
+    def forget_aborted(self, markers: set[tuple[int, int]]) -> None:
+        """The cleaner removed these ABORT markers (producer id, offset)."""
+        if markers:
+            self.aborted = [a for a in self.aborted if (a.producer_id, a.last_offset) not in markers]
+
     def on_log_start(self, log_start: int) -> None:
         """Retention removed offsets below log_start: aborted transactions wholly below it go."""
         if self.aborted and self.aborted[0].last_offset < log_start:

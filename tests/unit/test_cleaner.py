@@ -653,3 +653,70 @@ def test_the_cleaner_stops_at_an_open_transaction(tmp_path, clock):
     result = m.logs.cleaner.clean_once()
     assert result is not None and result.end_offset == 6
     assert (6, b"a", b"open") in records(lg) and (7, b"a", b"r0") in records(lg)
+
+
+def _markers(lg):
+    """(offset, records, delete horizon or None) of every control batch."""
+    return [(h[0], len(recs), h[7] if h[5] & DELETE_HORIZON_BIT else None) for h, recs in batches(lg) if h[5] & 0x20]
+
+
+def _dirty_round(lg, clock, value):
+    append(lg, clock, [(b"z", value)])
+    roll(lg, clock)
+    append(lg, clock, [(b"y", value)])  # the active segment
+
+
+def test_a_marker_goes_once_its_transaction_is_gone_and_its_horizon_passed(tmp_path, clock):
+    """Kafka's CleanedTransactionMetadata: a marker stays while a batch of its
+    transaction is in the log, then gets a delete horizon, then goes."""
+    m = manager(tmp_path, clock)
+    lg = compacted(m, delete_retention_ms=10_000)
+    txn_append(lg, clock, [(b"a", b"t1")], 1, 0)      # 0, committed, later overwritten
+    txn_marker(lg, clock, 1, commit=True)              # 1
+    txn_append(lg, clock, [(b"b", b"t2")], 1, 1)      # 2, aborted
+    txn_marker(lg, clock, 1, commit=False)             # 3
+    txn_append(lg, clock, [(b"c", b"t3")], 1, 2)      # 4, committed, stays
+    txn_marker(lg, clock, 1, commit=True)              # 5
+    append(lg, clock, [(b"a", b"plain")])              # 6
+    roll(lg, clock)
+    append(lg, clock, [(b"y", b"active")])             # 7
+    assert m.logs.cleaner.clean_once() is not None
+    # The data of transactions 1 and 2 went in this pass; their markers wait for the next.
+    assert _markers(lg) == [(1, 1, None), (3, 1, None), (5, 1, None)]
+    assert (4, b"c", b"t3") in records(lg) and (0, b"a", b"t1") not in records(lg)
+    _dirty_round(lg, clock, b"2")
+    assert m.logs.cleaner.clean_once() is not None
+    horizon = clock.milliseconds() + 10_000
+    assert _markers(lg) == [(1, 1, horizon), (3, 1, horizon), (5, 1, None)]
+    _dirty_round(lg, clock, b"3")
+    clock.advance(10_001)
+    assert m.logs.cleaner.clean_once() is not None
+    assert _markers(lg) == [(5, 1, None)]  # marker 5's transaction still has its record
+    assert (4, b"c", b"t3") in records(lg)
+    # read_committed fetches no longer hear of the aborted transaction whose marker went,
+    # which would make a consumer skip producer 1's committed batch at offset 4.
+    assert lg.producer_state.aborted_in(0, 8) == []
+    m.shutdown()
+    again = manager(tmp_path, clock).logs.get_log("c", 0)
+    assert _markers(again) == [(5, 1, None)] and again.producer_state.aborted_in(0, 8) == []
+    assert again.producer_state.first_unstable_offset is None
+
+
+def test_the_marker_a_producer_ends_with_stays(tmp_path, clock):
+    """The last marker of a producer holds its epoch (an epoch bump, as transaction
+    version 2 writes): after its horizon it stays, emptied."""
+    m = manager(tmp_path, clock)
+    lg = compacted(m, delete_retention_ms=1_000)
+    txn_append(lg, clock, [(b"a", b"t1")], 1, 0)      # 0
+    plan = lg.prepare_marker(1, 1, True, 0, clock.milliseconds())  # 1: COMMIT at epoch 1
+    append_plans(IO, [plan], clock.milliseconds())
+    append(lg, clock, [(b"a", b"plain")])              # 2
+    roll(lg, clock)
+    append(lg, clock, [(b"y", b"active")])
+    for round_ in range(3):
+        assert m.logs.cleaner.clean_once() is not None
+        clock.advance(1_001)
+        _dirty_round(lg, clock, b"%d" % round_)
+    assert m.logs.cleaner.clean_once() is not None
+    assert _markers(lg) == [(1, 0, None)]  # kept as an empty batch
+    assert lg.producer_state.producers[1].epoch == 1
