@@ -31,6 +31,14 @@ def marker_batch(producer_id: int, producer_epoch: int, commit: bool, coordinato
                        CONTROL_BIT | TRANSACTIONAL_BIT)
 
 
+def coordinator_epoch(batch: bytes) -> int:
+    """The coordinator epoch in a marker's value, or -1 if it has none readable."""
+    from fluxmq.log.records import iter_records
+    for _offset, _ts, _key, value in iter_records(batch, with_values=True):
+        return _VALUE.unpack_from(value)[1] if value is not None and len(value) >= _VALUE.size else -1
+    return -1
+
+
 def marker_type(batch: bytes) -> int:
     """ABORT or COMMIT of a control batch (the key of its one record); raises
     ValueError for a control record of another type (Kafka skips those)."""

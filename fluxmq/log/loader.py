@@ -51,7 +51,8 @@ def load_log(lg, clock, clean: bool, recovery_point: int, log_start: int) -> Non
                 continue
             if attrs & CONTROL_BIT:
                 if marker is not None:
-                    state.record_marker(pid, epoch, marker == COMMIT, b_base, now)
+                    kind, coordinator_epoch = marker
+                    state.record_marker(pid, epoch, kind == COMMIT, b_base, now, coordinator_epoch)
             else:
                 state.record(pid, epoch, seq, last - b_base, b_base, now, bool(attrs & TRANSACTIONAL_BIT))
         lg.local.add_segment(seg)

@@ -24,11 +24,11 @@ OFFSET_AND_LENGTH = struct.Struct(">qi")  # baseOffset, batchLength: the start o
 SCAN_CHUNK_BATCHES = 65536
 
 
-def _marker(batch: bytes) -> int | None:
-    """A control batch's marker type; None for one that is not a COMMIT or ABORT."""
-    from fluxmq.log.control import marker_type
+def _marker(batch: bytes) -> tuple[int, int] | None:
+    """A control batch's (marker type, coordinator epoch); None for one that is not a COMMIT or ABORT."""
+    from fluxmq.log.control import coordinator_epoch, marker_type
     try:
-        return marker_type(batch)
+        return marker_type(batch), coordinator_epoch(batch)
     except Exception:  # noqa: BLE001 - a control record of another kind or an unreadable one: not a marker
         return None
 
@@ -134,7 +134,7 @@ class LogSegment:
         """Rebuilds indexes and state by scanning the file; truncates a torn
         or corrupt tail. Returns (batches, bytes truncated, scan error); a batch
         is (base offset, last offset, producer id, epoch, base sequence, max
-        timestamp, attributes, marker type or None)."""
+        timestamp, attributes, (marker type, coordinator epoch) or None)."""
         self.offset_index.clear()
         self.time_index.clear()
         self.bytes_since_last_index = 0

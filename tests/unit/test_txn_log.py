@@ -49,8 +49,8 @@ def append(node, records, verify=None):
     return result
 
 
-def marker(node, commit, pid=PID, epoch=0):
-    return node.replica_manager.append_markers([("t", 0, pid, epoch, commit, 0)])[0]
+def marker(node, commit, pid=PID, epoch=0, coordinator_epoch=0):
+    return node.replica_manager.append_markers([("t", 0, pid, epoch, commit, coordinator_epoch)])[0]
 
 
 def fetch(node, isolation, offset=0):
@@ -109,7 +109,7 @@ def test_transaction_state_is_rebuilt_after_a_crash(tmp_path, clock, node):
     append(node, txn_batch(clock, 0, 2))       # 0-1 aborted
     marker(node, commit=False)                 # 2
     append(node, txn_batch(clock, 2, 1))       # 3 committed
-    marker(node, commit=True)                  # 4
+    marker(node, commit=True, coordinator_epoch=7)  # 4
     append(node, txn_batch(clock, 3, 1))       # 5 still open
     for lg in list(node.logs.all_logs()):
         lg.close(clean=False)
@@ -118,6 +118,8 @@ def test_transaction_state_is_rebuilt_after_a_crash(tmp_path, clock, node):
         p = again.replica_manager.partition("t", 0)
         assert (p.high_watermark, p.last_stable_offset) == (6, 5)
         assert fetch(again, READ_COMMITTED).aborted == [(PID, 0)]
+        # DescribeProducers' coordinator epoch is the last marker's, read back from it.
+        assert p.log.producer_state.producers[PID].coordinator_epoch == 7
         assert marker(again, commit=True) == ErrorCode.NONE
         assert p.last_stable_offset == 7
     finally:
