@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from fluxmq import native
 from fluxmq.errors import ErrorCode, KafkaError
+from fluxmq.log import snapshot
 from fluxmq.log.batch import CONTROL_BIT, NO_TIMESTAMP, TRANSACTIONAL_BIT
 from fluxmq.log.control import COMMIT
 from fluxmq.log.producer_state import Duplicate, ProducerStateManager
@@ -408,6 +409,8 @@ class Log:
 
     # --------------------------------------------------------- lifecycle
     def close(self, clean: bool) -> None:
+        if clean:
+            snapshot.write_clean_state(self)  # the next start-up need not scan (log/loader.py)
         self.local.close(clean)
 
     def delete(self) -> None:

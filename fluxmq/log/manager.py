@@ -12,7 +12,9 @@ Data dir layout (Kafka's names; metadata/store.py keeps the topics):
     cleaner-offset-checkpoint             per compacted partition: first dirty offset (log/cleaner.py)
     .kafka_cleanshutdown                  present only after a clean shutdown
     <topic>-<partition>/                  segments: <20-digit base>.log/.index/.timeindex,
-                                          partition.metadata (topic id), leader-epoch-checkpoint
+                                          partition.metadata (topic id), leader-epoch-checkpoint;
+                                          after a clean shutdown only: <log end>.snapshot and
+                                          <base>.txnindex (log/snapshot.py)
 """
 
 from __future__ import annotations

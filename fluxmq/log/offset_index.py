@@ -6,7 +6,8 @@ Kafka's on-disk format: 8-byte entries, big-endian
 An entry is added after every `index.interval.bytes` of appended batches; a
 lookup finds the last entry at or below the target and the segment scans
 forward from its position. The index lives in memory and is written out on
-roll and clean shutdown; after a crash it is rebuilt from the log
+roll and clean shutdown and read back at the start-up that follows a clean
+shutdown (LogSegment.load_clean); after a crash it is rebuilt from the log
 (log/loader.py), so the write needs no fsync.
 """
 
@@ -29,6 +30,20 @@ class OffsetIndex:
 
     def append(self, offset: int, position: int) -> None:
         if not self.offsets or offset > self.offsets[-1]:
+            self.offsets.append(offset)
+            self.positions.append(position)
+
+    def load(self) -> None:
+        """The entries of the file; raises ValueError if they are not ascending."""
+        with open(self.path, "rb") as f:
+            data = f.read()
+        if len(data) % _ENTRY.size:
+            raise ValueError(f"{self.path}: size {len(data)} is not a multiple of {_ENTRY.size}")
+        self.clear()
+        for relative, position in _ENTRY.iter_unpack(data):
+            offset = self.base_offset + relative
+            if relative < 0 or (self.offsets and (offset <= self.offsets[-1] or position <= self.positions[-1])):
+                raise ValueError(f"{self.path}: entries out of order")
             self.offsets.append(offset)
             self.positions.append(position)
 

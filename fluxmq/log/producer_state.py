@@ -72,6 +72,7 @@ class AbortedTxn:
     producer_id: int
     first_offset: int
     last_offset: int  # the ABORT marker's offset
+    last_stable_offset: int = -1  # just after the marker (Kafka's TransactionIndex keeps it)
 
 
 class Duplicate(Exception):
@@ -160,7 +161,7 @@ class ProducerStateManager:
         first = self.ongoing.pop(producer_id, None)
         if commit or first is None:
             return None
-        aborted = AbortedTxn(producer_id, first, offset)
+        aborted = AbortedTxn(producer_id, first, offset, min(self.ongoing.values(), default=offset + 1))
         self.aborted.append(aborted)
         return aborted
 

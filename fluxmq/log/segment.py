@@ -62,14 +62,16 @@ class LogSegment:
     def on_batch_appended(self, base_offset: int, last_offset: int, max_timestamp: int,
                           position: int, size: int) -> None:
         """Bookkeeping after a batch was written at `position`."""
-        if self.bytes_since_last_index >= self.index_interval_bytes or not self.offset_index.offsets:
-            self.offset_index.append(base_offset, position)
-            self.time_index.maybe_append(max(max_timestamp, self.max_timestamp), base_offset)
-            self.bytes_since_last_index = 0
-        self.bytes_since_last_index += size
         if max_timestamp > self.max_timestamp:
             self.max_timestamp = max_timestamp
             self.offset_of_max_timestamp = last_offset
+        if self.bytes_since_last_index >= self.index_interval_bytes or not self.offset_index.offsets:
+            self.offset_index.append(base_offset, position)
+            # Kafka's entry: the largest timestamp so far and the offset it is at,
+            # so a clean start-up reads the segment's maximum from the file.
+            self.time_index.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+            self.bytes_since_last_index = 0
+        self.bytes_since_last_index += size
         self.next_offset = last_offset + 1
         self.size = max(self.size, position + size)
 
@@ -141,15 +143,67 @@ class LogSegment:
         self.max_timestamp = -1
         self.offset_of_max_timestamp = -1
         self.next_offset = self.base_offset
-        file_size = os.fstat(self.fd).st_size
         self.size = 0
+        return self._scan_from(0, verify_crc)
+
+    def load_clean(self) -> bool:
+        """After a clean shutdown: the indexes from their files and only the
+        batches after the time index's last entry scanned (the bookkeeping of
+        on_batch_appended picks up where the files end, so the state is the
+        one recover() would rebuild). False, with nothing trusted, if the
+        files do not fit the segment: the caller recovers it instead."""
+        file_size = os.fstat(self.fd).st_size
+        if file_size == 0:
+            self.recover(verify_crc=False)
+            return True
+        try:
+            self.offset_index.load()
+            self.time_index.load()
+        except (OSError, ValueError):
+            return False
+        index, times = self.offset_index, self.time_index
+        if not index.offsets or not times.offsets:
+            return False
+        last = self.batch_header_at(index.positions[-1], file_size)
+        if last is None or last[0] != index.offsets[-1]:
+            return False  # as Kafka's sanity check: the last entry must point at its batch
+        # Scan from the offset index entry at or before the time index's last
+        # entry: its timestamp and offset are the running maximum up to there.
+        _o, start = index.lookup(times.offsets[-1])
+        header = self.batch_header_at(start, file_size)
+        if header is None or (start > 0 and header[0] != _o):
+            return False  # the index does not point at a batch of this file
+        index.truncate_to_position(start + 1)
+        self.bytes_since_last_index = 0
+        self.max_timestamp, self.offset_of_max_timestamp = times.timestamps[-1], times.offsets[-1]
+        self.next_offset = self.base_offset
+        self.size = start
+        _batches, truncated, error = self._scan_from(start, False, file_size, truncate=False)
+        return truncated == 0 and error is None
+
+    def batch_header_at(self, position: int, file_size: int) -> tuple[int, int, int] | None:
+        if position + HEADER_SIZE > file_size:
+            return None
+        head = os.pread(self.fd, HEADER_SIZE, position)
+        if len(head) < HEADER_SIZE:
+            return None
+        base, length = OFFSET_AND_LENGTH.unpack_from(head, 0)
+        (delta,) = I32.unpack_from(head, LAST_OFFSET_DELTA_POS)
+        return base, base + delta, LOG_OVERHEAD + length
+
+    def _scan_from(self, start: int, verify_crc: bool, file_size: int | None = None, truncate: bool = True):
+        """Scans the file from `start` (a batch boundary) to its end, appending
+        each batch's bookkeeping; truncates a torn or corrupt tail (recover)
+        unless told not to (load_clean, which then gives up)."""
+        if file_size is None:
+            file_size = os.fstat(self.fd).st_size
         batches = []
         error = None
-        if file_size:
+        if file_size > start:
             with mmap.mmap(self.fd, file_size, prot=mmap.PROT_READ) as mm:
                 view = memoryview(mm)
                 try:
-                    position = 0
+                    position = start
                     while position < file_size:
                         infos, n, valid, err = native.scan_prefix(view[position:], verify_crc, SCAN_CHUNK_BATCHES)
                         for i in range(n):
@@ -159,8 +213,8 @@ class LogSegment:
                                                    position + b.position, b.size)
                             marker = None
                             if b.attributes & CONTROL_BIT:
-                                start = position + b.position
-                                marker = _marker(bytes(view[start:start + b.size]))
+                                at = position + b.position
+                                marker = _marker(bytes(view[at:at + b.size]))
                             batches.append((b.base_offset, last, b.producer_id, b.producer_epoch,
                                             b.base_sequence, b.max_timestamp, b.attributes, marker))
                         position += valid
@@ -172,7 +226,7 @@ class LogSegment:
                 finally:
                     view.release()
         truncated = file_size - self.size
-        if truncated:
+        if truncated and truncate:
             os.ftruncate(self.fd, self.size)
         return batches, truncated, error
 

@@ -3,11 +3,14 @@ Kafka's on-disk format: 12-byte entries, big-endian
 
     int64 timestamp | int32 relative offset (offset - segment base offset)
 
-Timestamps in it only grow: an entry is added when a batch's max timestamp
-passes the last one (at most every `index.interval.bytes`). ListOffsets by
+Timestamps in it only grow: at most every `index.interval.bytes`, an entry
+(the segment's largest timestamp so far, the offset it is at) is added when
+that timestamp passes the last entry's, as Kafka does. ListOffsets by
 timestamp looks up the entry just below the target and scans forward from
-its offset. Kept in memory, written out on roll and clean shutdown, rebuilt
-from the log after a crash (log/loader.py).
+its offset (every batch before it is older than the target). Kept in
+memory, written out on roll and clean shutdown and read back after a clean
+shutdown (LogSegment.load_clean), rebuilt from the log after a crash
+(log/loader.py).
 """
 
 from __future__ import annotations
@@ -29,6 +32,20 @@ class TimeIndex:
 
     def maybe_append(self, timestamp: int, offset: int) -> None:
         if not self.timestamps or timestamp > self.timestamps[-1]:
+            self.timestamps.append(timestamp)
+            self.offsets.append(offset)
+
+    def load(self) -> None:
+        """The entries of the file; raises ValueError if they are not ascending."""
+        with open(self.path, "rb") as f:
+            data = f.read()
+        if len(data) % _ENTRY.size:
+            raise ValueError(f"{self.path}: size {len(data)} is not a multiple of {_ENTRY.size}")
+        self.clear()
+        for timestamp, relative in _ENTRY.iter_unpack(data):
+            offset = self.base_offset + relative
+            if relative < 0 or (self.offsets and (offset < self.offsets[-1] or timestamp <= self.timestamps[-1])):
+                raise ValueError(f"{self.path}: entries out of order")
             self.timestamps.append(timestamp)
             self.offsets.append(offset)
 

@@ -271,7 +271,8 @@ def test_transactions_survive_kill_and_restart(broker_factory, topic_name):
 
 
 def test_kafka_reads_the_transaction_log_and_markers_fluxmq_wrote(broker_factory, topic_name):
-    """Kafka's own DumpLogSegments decodes __transaction_state and the markers."""
+    """Kafka's own DumpLogSegments decodes __transaction_state and the markers, and the
+    producer state snapshot and transaction index a clean stop leaves."""
     javautil.build()
     b = broker_factory().start()
     create_topic(b.bootstrap, topic_name, 1)
@@ -295,6 +296,26 @@ def test_kafka_reads_the_transaction_log_and_markers_fluxmq_wrote(broker_factory
     r = javautil.run_class("org.apache.kafka.tools.DumpLogSegments", "--files",
                            str(b.data_dir / f"{topic_name}-0" / "00000000000000000000.log"), "--print-data-log")
     assert "endTxnMarker: COMMIT coordinatorEpoch: 0" in r.stdout, r.describe()
+    # An aborted transaction (offsets 3-4, its marker at 5) and one left open (6), then a
+    # clean stop: Kafka reads the producer state snapshot and the transaction index.
+    b.start()
+    aborted = txn_producer(b.bootstrap)
+    aborted.begin_transaction()
+    produce(aborted, topic_name, "a", 2, partitions=1)
+    aborted.abort_transaction(OP_TIMEOUT)
+    still_open = txn_producer(b.bootstrap)
+    still_open.begin_transaction()
+    produce(still_open, topic_name, "o", 1, partitions=1)
+    b.stop()
+    tdir = b.data_dir / f"{topic_name}-0"
+    (txn_index,) = tdir.glob("*.txnindex")
+    r = javautil.run_class("org.apache.kafka.tools.DumpLogSegments", "--files", str(txn_index))
+    assert r.returncode == 0 and "firstOffset: 3 lastOffset: 5" in r.stdout, r.describe()
+    (snap,) = tdir.glob("*.snapshot")
+    assert snap.name == "00000000000000000007.snapshot"  # at the log end offset
+    r = javautil.run_class("org.apache.kafka.tools.DumpLogSegments", "--files", str(snap))
+    assert r.returncode == 0 and r.stdout.count("producerId:") == 3, r.describe()
+    assert "currentTxnFirstOffset: OptionalLong[6]" in r.stdout, r.describe()
 
 
 def kafka_transactions(bootstrap: str, *args: str) -> str:
