@@ -21,6 +21,7 @@ rename.
 from __future__ import annotations
 
 import os
+import struct
 
 VERSION = 0
 
@@ -68,3 +69,12 @@ def read_epochs(path: str) -> list[tuple[int, int]]:
 def write_epochs(path: str, entries: list[tuple[int, int]]) -> None:
     body = "".join(f"{e} {o}\n" for e, o in entries)
     write_atomically(path, f"{VERSION}\n{len(entries)}\n{body}")
+
+
+def read_entries(path: str, entry: struct.Struct) -> list[tuple]:
+    """The fixed-size entries of an index file; ValueError if its size is not a multiple."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) % entry.size:
+        raise ValueError(f"{path}: size {len(data)} is not a multiple of {entry.size}")
+    return list(entry.iter_unpack(data))

@@ -76,9 +76,10 @@ class LogSegment:
         self.size = max(self.size, position + size)
 
     # ------------------------------------------------------------------ reads
-    def batch_header(self, position: int) -> tuple[int, int, int] | None:
-        """(base offset, last offset, batch size) of the batch at position."""
-        if position + HEADER_SIZE > self.size:
+    def batch_header(self, position: int, limit: int | None = None) -> tuple[int, int, int] | None:
+        """(base offset, last offset, batch size) of the batch at position
+        (within `limit` bytes of the file; the segment's size by default)."""
+        if position + HEADER_SIZE > (self.size if limit is None else limit):
             return None
         head = os.pread(self.fd, HEADER_SIZE, position)
         if len(head) < HEADER_SIZE:
@@ -164,13 +165,13 @@ class LogSegment:
         index, times = self.offset_index, self.time_index
         if not index.offsets or not times.offsets:
             return False
-        last = self.batch_header_at(index.positions[-1], file_size)
+        last = self.batch_header(index.positions[-1], file_size)
         if last is None or last[0] != index.offsets[-1]:
             return False  # as Kafka's sanity check: the last entry must point at its batch
         # Scan from the offset index entry at or before the time index's last
         # entry: its timestamp and offset are the running maximum up to there.
         _o, start = index.lookup(times.offsets[-1])
-        header = self.batch_header_at(start, file_size)
+        header = self.batch_header(start, file_size)
         if header is None or (start > 0 and header[0] != _o):
             return False  # the index does not point at a batch of this file
         index.truncate_to_position(start + 1)
@@ -180,16 +181,6 @@ class LogSegment:
         self.size = start
         _batches, truncated, error = self._scan_from(start, False, file_size, truncate=False)
         return truncated == 0 and error is None
-
-    def batch_header_at(self, position: int, file_size: int) -> tuple[int, int, int] | None:
-        if position + HEADER_SIZE > file_size:
-            return None
-        head = os.pread(self.fd, HEADER_SIZE, position)
-        if len(head) < HEADER_SIZE:
-            return None
-        base, length = OFFSET_AND_LENGTH.unpack_from(head, 0)
-        (delta,) = I32.unpack_from(head, LAST_OFFSET_DELTA_POS)
-        return base, base + delta, LOG_OVERHEAD + length
 
     def _scan_from(self, start: int, verify_crc: bool, file_size: int | None = None, truncate: bool = True):
         """Scans the file from `start` (a batch boundary) to its end, appending

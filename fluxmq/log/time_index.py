@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import struct
 
-from fluxmq.log.checkpoints import write_atomically
+from fluxmq.log.checkpoints import read_entries, write_atomically
 
 _ENTRY = struct.Struct(">qi")
 
@@ -37,12 +37,9 @@ class TimeIndex:
 
     def load(self) -> None:
         """The entries of the file; raises ValueError if they are not ascending."""
-        with open(self.path, "rb") as f:
-            data = f.read()
-        if len(data) % _ENTRY.size:
-            raise ValueError(f"{self.path}: size {len(data)} is not a multiple of {_ENTRY.size}")
+        entries = read_entries(self.path, _ENTRY)
         self.clear()
-        for timestamp, relative in _ENTRY.iter_unpack(data):
+        for timestamp, relative in entries:
             offset = self.base_offset + relative
             if relative < 0 or (self.offsets and (offset < self.offsets[-1] or timestamp <= self.timestamps[-1])):
                 raise ValueError(f"{self.path}: entries out of order")
