@@ -116,9 +116,9 @@ def main(argv=None) -> int:
               "| records | Kafka throughput | FluxMQ throughput | Kafka CPU/GiB | FluxMQ CPU/GiB |",
               "|---|---|---|---|---|"]
     for s in SIZES:
-        cost = {kind: (med[kind][figure(s, "transactional")]["mib_per_s"] / med[kind][figure(s, "idempotent")]["mib_per_s"],
-                       med[kind][figure(s, "transactional")]["broker_cpu_s_per_gib"]
-                       / med[kind][figure(s, "idempotent")]["broker_cpu_s_per_gib"]) for kind in med}
+        def ratio(kind, key):
+            return med[kind][figure(s, "transactional")][key] / med[kind][figure(s, "idempotent")][key]
+        cost = {kind: (ratio(kind, "mib_per_s"), ratio(kind, "broker_cpu_s_per_gib")) for kind in med}
         lines.append(f"| {s} B | {cost['kafka'][0]:.2f} | {cost['fluxmq'][0]:.2f} | {cost['kafka'][1]:.2f} "
                      f"| {cost['fluxmq'][1]:.2f} |")
     lines += ["", "Client and broker settings:", "", "```", json.dumps(settings, indent=1), "```", ""]

@@ -8,8 +8,9 @@ UNKNOWN_TOPIC_OR_PARTITION). Up to v4 the group's __consumer_offsets
 partition must be in the producer's transaction (AddOffsetsToTxn first;
 KIP-890 verification): else every partition gets the verification's error
 (INVALID_TXN_STATE, which v4 answers as TRANSACTION_ABORTABLE,
-INVALID_PRODUCER_EPOCH for a fenced producer, INVALID_PRODUCER_ID_MAPPING). v5 is transaction version 2 (KIP-890 part 2):
-the client sends no AddOffsetsToTxn and the partition is added here
+INVALID_PRODUCER_EPOCH for a fenced producer, INVALID_PRODUCER_ID_MAPPING).
+v5 is transaction version 2 (KIP-890 part 2): the client sends no
+AddOffsetsToTxn and the partition is added here
 (fluxmq/txn/runtime.py add_implicitly), with that add's error on failure
 (CONCURRENT_TRANSACTIONS, which the client retries, while the previous
 transaction's markers are written).

@@ -7,11 +7,12 @@ and aborted transactions come from the snapshot and transaction indexes the
 clean close wrote (log/snapshot.py). If any of those is missing or does not
 fit, or after an unclean shutdown (or with --recovery-mode full), every
 segment is scanned once instead: indexes and producer state are rebuilt from
-the batch headers and the transaction markers, and the segments from the
-recovery point on (all of them, unclean) are also checked batch by batch with
+the batch headers and the transaction markers. After an unclean shutdown the
+segments from the recovery point on are also checked batch by batch with
 their CRCs; the first invalid batch and everything after it are truncated,
-and any later segment is deleted, with a log line each. Log compaction's leftovers are settled first: `.cleaned`, `.deleted` and
-`.tmp` files go, an interrupted `.swap` is completed (log/cleaner.py).
+and any later segment is deleted, with a log line each. Log compaction's
+leftovers are settled first: `.cleaned`, `.deleted` and `.tmp` files go, an
+interrupted `.swap` is completed (log/cleaner.py).
 """
 
 from __future__ import annotations

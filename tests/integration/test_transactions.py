@@ -471,7 +471,8 @@ def test_kafka_transactional_message_copier_across_kills(broker_factory, topic_n
 
     def start_copier(partition: int):
         out = open(logs[partition], "a")
-        cmd = ["java", *javautil.JVM_OPTS, "-cp", javautil.classpath(), "org.apache.kafka.tools.TransactionalMessageCopier",
+        cmd = ["java", *javautil.JVM_OPTS, "-cp", javautil.classpath(),
+               "org.apache.kafka.tools.TransactionalMessageCopier",
                "--broker-list", b.bootstrap, "--input-topic", src, "--input-partition", str(partition),
                "--output-topic", dst, "--transactional-id", f"copier-{topic_name}-{partition}",
                "--consumer-group", group, "--transaction-size", "20", "--transaction-timeout", "5000",
