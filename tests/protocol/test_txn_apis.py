@@ -163,6 +163,19 @@ def wait_for(predicate, what, timeout=20.0):
         time.sleep(0.05)
 
 
+def wait_for_group_coordinator(w, group):
+    wait_for(lambda: code(w.request(FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": [group]})
+                          .coordinators[0]) == NONE, "the group coordinator")
+
+
+def offset_fetch(w, group, topic, require_stable) -> tuple[int, int]:
+    """(committed offset, error) of the group's partition 0 of `topic`."""
+    resp = w.request(OFFSET_FETCH, 7, {"group_id": group, "require_stable": require_stable,
+                                       "topics": [{"name": topic, "partition_indexes": [0]}]})
+    p = resp.topics[0].partitions[0]
+    return p.committed_offset, int(p.error_code)
+
+
 def test_commit_and_abort_as_read_committed_sees_them(wire, topic_name):
     create_topic(wire, topic_name)
     tx = Txn(wire)
@@ -247,18 +260,14 @@ def test_a_new_incarnation_fences_the_old_and_aborts_its_transaction(wire, topic
 def test_txn_offset_commit_is_pending_until_the_commit(wire, topic_name):
     create_topic(wire, topic_name)
     group = f"g-{uuid.uuid4()}"
-    wait_for(lambda: code(wire.request(FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": [group]})
-                          .coordinators[0]) == NONE, "the group coordinator")
+    wait_for_group_coordinator(wire, group)
     tx = Txn(wire)
     assert tx.commit_offsets(group, topic_name, 5) == INVALID_TXN_STATE  # AddOffsetsToTxn first
     assert tx.add_offsets(group) == NONE
     assert tx.commit_offsets(group, topic_name, 5) == NONE
 
     def fetched(require_stable):
-        resp = wire.request(OFFSET_FETCH, 7, {"group_id": group, "require_stable": require_stable,
-                                              "topics": [{"name": topic_name, "partition_indexes": [0]}]})
-        p = resp.topics[0].partitions[0]
-        return p.committed_offset, int(p.error_code)
+        return offset_fetch(wire, group, topic_name, require_stable)
     assert fetched(True) == (-1, UNSTABLE_OFFSET_COMMIT)
     assert fetched(False) == (-1, NONE)
     assert tx.end(commit=True) == NONE
@@ -327,20 +336,13 @@ def test_tv2_end_txn_checks(wire, topic_name):
 def test_tv2_txn_offset_commit_adds_the_offsets_partition(wire, topic_name):
     create_topic(wire, topic_name)
     group = f"g-{uuid.uuid4()}"
-    wait_for(lambda: code(wire.request(FIND_COORDINATOR, 4, {"key_type": 0, "coordinator_keys": [group]})
-                          .coordinators[0]) == NONE, "the group coordinator")
+    wait_for_group_coordinator(wire, group)
     tx = Txn(wire)
     # v5 needs no AddOffsetsToTxn; v4 still does (and knows TRANSACTION_ABORTABLE).
     assert tx.commit_offsets(group, topic_name, 3, version=4) == TRANSACTION_ABORTABLE
     assert tx.commit_offsets(group, topic_name, 3, version=5) == NONE
     assert end_v5(tx, commit=True) == (NONE, tx.pid, tx.epoch + 1)
-
-    def committed():
-        resp = wire.request(OFFSET_FETCH, 7, {"group_id": group, "require_stable": True,
-                                              "topics": [{"name": topic_name, "partition_indexes": [0]}]})
-        p = resp.topics[0].partitions[0]
-        return p.committed_offset, int(p.error_code)
-    wait_for(lambda: committed() == (3, NONE), "the committed offset")
+    wait_for(lambda: offset_fetch(wire, group, topic_name, True) == (3, NONE), "the committed offset")
 
 
 def test_tv2_pipelined_produces_keep_their_order_while_a_partition_is_added(wire, topic_name):
